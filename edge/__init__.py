@@ -1,0 +1,1 @@
+"""The Raspberry Pi agent. Imports ``shared`` only; never torch, ray or fastapi."""

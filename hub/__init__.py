@@ -1,0 +1,1 @@
+"""The PC hub. Imports ``shared`` and ``models``; never ``edge``."""

@@ -1,0 +1,1 @@
+"""Torch model architectures and their ONNX export signature (hub only)."""

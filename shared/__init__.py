@@ -1,0 +1,4 @@
+"""Contracts both sides of TickerML speak: config, book, features, schemas.
+
+Nothing here imports ``edge``, ``hub`` or ``models``.
+"""

@@ -1,0 +1,46 @@
+"""The edge agent's config file (``edge.yaml``)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from shared.config.base import ConfigModel
+from shared.config.feeds import BackoffConfig, ExchangeConfig
+from shared.config.history import HistoryConfig
+from shared.config.logging import LoggingConfig
+from shared.config.simulator import SimulatorConfig
+from shared.config.store import StoreConfig
+
+
+class EdgeConfig(ConfigModel):
+    """Everything one Raspberry Pi agent needs to know."""
+
+    agent_id: str = Field(
+        description="This agent's id: letters, digits, '-' and '_' (it names its MQTT topics)."
+    )
+    data_dir: str = Field(
+        "var/edge", description="Folder for the database, logs and caches."
+    )
+    exchanges: list[ExchangeConfig] = Field(
+        default_factory=list, description="Exchanges and symbols to collect."
+    )
+    backoff: BackoffConfig = Field(
+        default_factory=BackoffConfig, description="Reconnect backoff for every feed."
+    )
+    store: StoreConfig = Field(default_factory=StoreConfig, description="SQLite store.")
+    simulator: SimulatorConfig = Field(
+        default_factory=SimulatorConfig, description="Loopback market simulator."
+    )
+    history: HistoryConfig = Field(
+        default_factory=HistoryConfig, description="Market metadata and backfill."
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
+
+    @field_validator("agent_id")
+    @classmethod
+    def _topic_safe(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+            raise ValueError("must be 1-64 letters, digits, '-' or '_' (it is an MQTT topic level)")
+        return value
