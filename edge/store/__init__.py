@@ -1,0 +1,1 @@
+"""The agent's SQLite store: schema and migrations, one batched writer, retention."""
