@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 import orjson
 
@@ -145,8 +145,11 @@ class CaptureWriter:
     def __init__(self, path: Path, exchange: str) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Kept open across write() calls; close() (or the context manager) closes it.
         self._handle: IO[bytes] = (
-            gzip.open(path, "wb") if path.suffix == ".gz" else path.open("wb")
+            cast(IO[bytes], gzip.open(path, "wb"))  # noqa: SIM115
+            if path.suffix == ".gz"
+            else path.open("wb")
         )
         header = {"format": CAPTURE_FORMAT, "version": CAPTURE_VERSION, "exchange": exchange}
         self._handle.write(orjson.dumps(header) + b"\n")

@@ -87,3 +87,246 @@ def replay_command(files: tuple[Path, ...], as_json: bool) -> None:
     for row in rows:
         table.add_row(row["exchange"], row["symbol"], *(str(row[key]) for key, _ in columns))
     Console().print(table)
+
+
+@edge_group.command(name="collect")
+@CONFIG_OPTION
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds (default: until SIGINT/SIGTERM).",
+)
+@click.option(
+    "--capture",
+    "capture_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also record every raw message to this TickerML capture file (.gz compresses); "
+    "with several exchanges, one file each, named FILE.<exchange>.ext.",
+)
+@click.option(
+    "--status-every",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds between status lines in the log.",
+)
+def collect_command(
+    config_file: Path, duration: float | None, capture_file: Path | None, status_every: float
+) -> None:
+    """Collect live order books, trades, candles and feed events from every
+    configured exchange into the agent's SQLite store, until stopped."""
+    from edge.collector import run_collector
+    from shared.logs import setup_logging
+
+    config = load_edge_config(config_file)
+    setup_logging(config.logging, Path(config.data_dir))
+    status = run_collector(
+        config, duration_s=duration, capture_path=capture_file, status_interval_s=status_every
+    )
+    click.echo(status.line())
+
+
+@edge_group.command(name="prune")
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print rows deleted per table as JSON.")
+def prune_command(config_file: Path, as_json: bool) -> None:
+    """Delete rows older than store.retention allows (in small chunks, safe while
+    collecting) and print the rows deleted per table. Ids are never reused."""
+    import time
+
+    from edge.store.db import open_store
+    from edge.store.retention import prune
+    from edge.store.writer import database_path
+
+    config = load_edge_config(config_file)
+    path = database_path(config.data_dir, config.store)
+    conn = open_store(path)
+    try:
+        deleted = prune(
+            conn, config.store.retention, time.time_ns(),
+            chunk_rows=config.store.prune_chunk_rows, pause_s=0.01,
+        )
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(json.dumps(deleted, indent=2))
+        return
+    for table, count in deleted.items():
+        click.echo(f"{table}: {count} deleted")
+
+
+@edge_group.command(name="stats")
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def stats_command(config_file: Path, as_json: bool) -> None:
+    """Row counts, id ranges and last timestamps of the agent's store, per table and
+    per exchange and symbol, plus feed events by kind (reads while collecting)."""
+    from datetime import UTC, datetime
+
+    from edge.store.db import connect
+    from edge.store.stats import store_summary
+    from edge.store.writer import database_path
+    from shared.errors import OperationalError
+
+    config = load_edge_config(config_file)
+    path = database_path(config.data_dir, config.store)
+    if not path.exists():
+        raise OperationalError(f"{path}: no database yet (run `tickerml edge collect` first)")
+    conn = connect(path, readonly=True)
+    try:
+        summary = store_summary(conn)
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    def when(ns: int | None) -> str:
+        if ns is None:
+            return "-"
+        return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    tables = Table(title=f"store {path}")
+    for header in ("table", "rows", "min id", "max id", "max id ever", "last (UTC)"):
+        tables.add_column(header, justify="left" if header == "table" else "right")
+    for t in summary["tables"]:
+        tables.add_row(
+            t["table"], str(t["rows"]), str(t["min_id"] or "-"), str(t["max_id"] or "-"),
+            str(t["max_id_ever"]), when(t["last_ns"]),
+        )
+    symbols = Table(title="per exchange and symbol")
+    for header in ("table", "exchange", "symbol", "rows", "last (UTC)"):
+        symbols.add_column(header, justify="right" if header == "rows" else "left")
+    for s in summary["symbols"]:
+        symbols.add_row(s["table"], s["exchange"], s["symbol"], str(s["rows"]), when(s["last_ns"]))
+    events = Table(title="feed events")
+    for header in ("exchange", "kind", "count"):
+        events.add_column(header, justify="right" if header == "count" else "left")
+    for e in summary["events"]:
+        events.add_row(e["exchange"], e["kind"], str(e["count"]))
+    console = Console()
+    console.print(tables)
+    console.print(symbols)
+    console.print(events)
+
+
+@edge_group.command(name="simulate")
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Edge config file whose `simulator:` section to use (default: built-in defaults).",
+)
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="TCP port (0: any free port; default 8765).")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same market).")
+@click.option(
+    "--symbols", default=None, help="Comma-separated unified symbols, e.g. BTC/USDT,ETH/USDT."
+)
+@click.option("--speed", type=float, default=None, help="Simulated seconds per wall-clock second.")
+@click.option(
+    "--capture",
+    "capture_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write a capture file offline (no sockets) instead of serving.",
+)
+@click.option(
+    "--exchange",
+    type=click.Choice(["binanceus", "binance", "kraken"]),
+    default="binanceus",
+    show_default=True,
+    help="Exchange wire format of the --capture file.",
+)
+@click.option(
+    "--messages",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="Messages in the --capture file.",
+)
+@click.option(
+    "--depth", type=int, default=10, show_default=True, help="Kraken book depth (--capture)."
+)
+def simulate_command(
+    config_file: Path | None,
+    host: str | None,
+    port: int | None,
+    seed: int | None,
+    symbols: str | None,
+    speed: float | None,
+    capture_file: Path | None,
+    exchange: str,
+    messages: int,
+    depth: int,
+) -> None:
+    """Run the market simulator: Binance and Kraken WebSocket + REST on loopback,
+    from a seeded order-flow model; prints the URLs to put in edge.yaml. With
+    --capture, write simulated traffic to a capture file for `tickerml edge replay`."""
+    import asyncio
+    import contextlib
+
+    from shared.config.simulator import SimulatorConfig
+
+    base = load_edge_config(config_file).simulator if config_file else SimulatorConfig()
+    overrides = {
+        "host": host,
+        "port": port,
+        "seed": seed,
+        "speed": speed,
+        "symbols": [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
+    }
+    config = SimulatorConfig.model_validate(
+        {**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    )
+    if capture_file is not None:
+        from edge.simulator.capture import write_capture
+
+        count = write_capture(
+            capture_file,
+            exchange,
+            messages=messages,
+            seed=config.seed,
+            symbols=config.symbols,
+            depth=depth,
+        )
+        click.echo(f"{capture_file}: {count} {exchange} messages (seed {config.seed})")
+        return
+
+    from edge.simulator.server import SimulatorUrls, run_simulator
+
+    def ready(urls: SimulatorUrls) -> None:
+        click.echo(
+            f"simulator listening (seed {config.seed}, symbols {', '.join(config.symbols)})\n"
+            "edge.yaml:\n"
+            "  exchanges:\n"
+            "    - name: binanceus\n"
+            f"      symbols: {config.symbols}\n"
+            f"      ws_url: {urls.binance_ws}\n"
+            f"      rest_url: {urls.binance_rest}\n"
+            "    - name: kraken\n"
+            f"      symbols: {config.symbols}\n"
+            f"      ws_url: {urls.kraken_ws}\n"
+            "Ctrl-C stops it."
+        )
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_simulator(config, on_ready=ready))
+
+
+def _register_history_commands() -> None:
+    """Market metadata, backfill and file import live in edge/history/commands.py."""
+    from edge.history.commands import backfill_command, import_command, markets_command
+
+    edge_group.add_command(markets_command)
+    edge_group.add_command(backfill_command)
+    data_group.add_command(import_command)
+
+
+_register_history_commands()

@@ -107,8 +107,14 @@ def replay_exchange(
     *,
     sink: Any = None,
     feed_options: dict[str, Any] | None = None,
+    raw_writer: Any = None,
 ) -> ExchangeReplay:
-    """Replay every file of ``exchange`` through a fresh feed; returns its stats."""
+    """Replay every file of ``exchange`` through a fresh feed; returns its stats.
+
+    ``sink`` receives what the feed produces (e.g. the collector's store sink);
+    ``raw_writer`` (a store writer) also keeps every received record, as the
+    collector's raw capture does.
+    """
     clock = ManualClock()
     replay_sink = ReplaySink(inner=sink)
     cls = feed_class(exchange)
@@ -120,6 +126,8 @@ def replay_exchange(
     for record in merged:
         clock.set_ns(record.ts_ns)
         result.records += 1
+        if raw_writer is not None and record.kind in ("recv", "http"):
+            raw_writer.put_raw(exchange, record.kind, record.url, record.ts_ns, record.data)
         if record.kind == "recv":
             feed.on_message(record.data, record.ts_ns)
         elif record.kind == "http":

@@ -33,14 +33,14 @@ def to_ticks(text: str, decimals: int) -> int:
     Exact: raises :class:`MessageError` if the string has non-zero digits beyond
     ``decimals`` or is not a plain decimal number (no exponent, no sign games).
     """
-    whole, dot, frac = text.partition(".")
+    whole, _, frac = text.partition(".")
     if len(frac) > decimals:
         extra = frac[decimals:]
         if extra.strip("0"):
             raise MessageError(f"{text!r} has more than {decimals} decimals")
         frac = frac[:decimals]
     digits = whole + frac + "0" * (decimals - len(frac))
-    if not digits.isdigit():
+    if not digits.isdigit() or not (whole or frac):
         raise MessageError(f"{text!r} is not a non-negative decimal number")
     return int(digits)
 

@@ -20,16 +20,9 @@ def kraken(book: OrderBook, levels: int = 10) -> int:
     with the decimal point removed and leading zeros stripped. The book must use
     the pair's price and quantity precision as its decimals.
     """
-    parts: list[str] = []
-    asks = book.asks
-    for price in book.ask_prices()[:levels]:
-        parts.append(str(price))
-        parts.append(str(asks[price]))
-    bids = book.bids
-    bid_px = book.bid_prices()
-    for price in reversed(bid_px[-levels:]):
-        parts.append(str(price))
-        parts.append(str(bids[price]))
+    asks, bids = book.asks, book.bids
+    parts = [f"{p}{asks[p]}" for p in book.ask_prices()[:levels]]
+    parts += [f"{p}{bids[p]}" for p in reversed(book.bid_prices()[-levels:])]
     return crc32("".join(parts).encode())
 
 

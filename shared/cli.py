@@ -17,6 +17,7 @@ import click
 from shared.errors import OperationalError, TickerMLError
 
 ENTRY_POINT_GROUP = "tickerml.commands"
+OUR_PACKAGES = frozenset({"shared", "edge", "hub", "models"})
 
 
 class RoleGroup(click.Group):
@@ -44,21 +45,36 @@ class RoleGroup(click.Group):
         return loaded
 
 
-def _unavailable(name: str, exc: ImportError) -> click.Command:
-    """A stand-in for a role whose extra is not installed, saying which to install."""
-    extra = "hub" if name == "hub" else "edge"
+class UnavailableCommand(click.Command):
+    """Stands in for a command whose code cannot be imported; running it explains why."""
 
-    @click.command(
-        name=name,
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-        help=f"(unavailable: install tickerml[{extra}])",
-    )
-    def stand_in() -> None:
-        raise click.ClickException(
+
+def _unavailable(name: str, exc: ImportError) -> click.Command:
+    """A stand-in for a command that cannot load, saying why and what to do.
+
+    A missing third-party module means the role's extra is not installed; a missing
+    module of our own means this build does not have that command yet.
+    """
+    extra = "hub" if name == "hub" else "edge"
+    missing = (exc.name or "").partition(".")[0]
+    if missing in OUR_PACKAGES:
+        reason = f"not in this build: {exc}"
+        advice = f"`tickerml {name}` is not available in this build ({exc})"
+    else:
+        reason = f"install tickerml[{extra}]"
+        advice = (
             f"`tickerml {name}` needs the {extra} extra: pip install 'tickerml[{extra}]' ({exc})"
         )
 
-    return stand_in
+    def stand_in() -> None:
+        raise click.ClickException(advice)
+
+    return UnavailableCommand(
+        name=name,
+        callback=stand_in,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        help=f"(unavailable: {reason})",
+    )
 
 
 @click.group(cls=RoleGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,3 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     except (OperationalError, TickerMLError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,44 +1,98 @@
-"""Logging: one line per event, to stderr and to a rotating file."""
+"""Logging: one line per event, to stderr and to a rotating file.
+
+One line per event keeps ``grep``, ``tail -f`` and log shippers honest: a traceback
+or a multi-line message is escaped (``\\n``) onto its event's line instead of
+spilling lines that belong to no event. Timestamps are UTC, ISO 8601, so lines from
+a fleet of agents and the hub sort together.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
 import sys
+import time
 from pathlib import Path
 
 from shared.config.logging import LoggingConfig
 
-LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+LINE_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+# Marks the handlers setup_logging installed, so a second call replaces them and
+# leaves anyone else's (a test runner's, say) alone.
+_OURS = "_tickerml_handler"
 
 
 class OneLineFormatter(logging.Formatter):
     """Keeps each event on one line: newlines in messages and tracebacks are escaped."""
 
+    def __init__(self) -> None:
+        super().__init__(LINE_FORMAT, DATE_FORMAT)
+        self.converter = _utc
+
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\n", "\\n")
+        return one_line(super().format(record))
+
+
+class _RotatingFile(logging.handlers.RotatingFileHandler):
+    """The stdlib handler, except that ``backups=0`` still bounds the file.
+
+    With no backups the stdlib keeps appending past ``maxBytes``: on a Pi's SD card
+    that is a log that grows until the disk is full. Here it starts the file afresh.
+    """
+
+    def doRollover(self) -> None:
+        if self.backupCount > 0:
+            super().doRollover()
+            return
+        if self.stream:
+            self.stream.close()
+        self.stream = open(self.baseFilename, "w", encoding=self.encoding)  # noqa: SIM115
+
+
+def _utc(seconds: float | None) -> time.struct_time:
+    return time.gmtime(seconds)
+
+
+def one_line(text: str) -> str:
+    """``text`` with backslashes, CR and LF escaped, so it is one unambiguous line."""
+    return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+
+
+def log_file_path(config: LoggingConfig, data_dir: Path | None = None) -> Path | None:
+    """Where the log file goes: ``config.file``, relative to ``data_dir`` unless absolute."""
+    if not config.file:
+        return None
+    path = Path(config.file)
+    if not path.is_absolute() and data_dir is not None:
+        path = data_dir / path
+    return path
 
 
 def setup_logging(config: LoggingConfig, data_dir: Path | None = None) -> Path | None:
-    """Configure the root logger; returns the log file's path, if any."""
+    """Configure the root logger; returns the log file's path, if any.
+
+    Calling it again replaces the handlers it installed before (not anyone else's).
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
+        if getattr(handler, _OURS, False):
+            root.removeHandler(handler)
+            handler.close()
     root.setLevel(config.level)
-    formatter = OneLineFormatter(LINE_FORMAT)
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(formatter)
-    root.addHandler(stderr)
-    log_path: Path | None = None
-    if config.file:
-        log_path = Path(config.file)
-        if not log_path.is_absolute() and data_dir is not None:
-            log_path = data_dir / log_path
+    formatter = OneLineFormatter()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    log_path = log_file_path(config, data_dir)
+    if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        rotating = logging.handlers.RotatingFileHandler(
-            log_path, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8"
+        handlers.append(
+            _RotatingFile(
+                log_path, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8"
+            )
         )
-        rotating.setFormatter(formatter)
-        root.addHandler(rotating)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        setattr(handler, _OURS, True)
+        root.addHandler(handler)
     return log_path

@@ -29,6 +29,12 @@ class ExchangeConfig(ConfigModel):
     silent_after_s: float = Field(
         30.0, gt=0, description="A socket silent this long is treated as dead and reconnected."
     )
+    max_message_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest WebSocket message accepted (bytes); a deep book snapshot can be "
+        "several MB, and the limit keeps a broken peer from filling a Pi's memory.",
+    )
 
     @field_validator("symbols")
     @classmethod

@@ -36,7 +36,25 @@ class StoreConfig(ConfigModel):
     queue_max_rows: int = Field(
         500_000, gt=0, description="Rows buffered in memory before producers are slowed."
     )
+    queue_max_bytes: int = Field(
+        64_000_000,
+        gt=0,
+        description="Approximate bytes buffered in memory before producers are slowed (a Pi's "
+        "RAM is small; raw messages and snapshots are large rows).",
+    )
     raw_capture: bool = Field(False, description="Also store every raw exchange message.")
+    candle_close_grace_s: float = Field(
+        2.0,
+        ge=0,
+        description="A quiet symbol's candle is closed on a timer this many seconds after its "
+        "minute ends, so trades stamped just before the minute's end still count.",
+    )
+    prune_chunk_rows: int = Field(
+        5_000,
+        gt=0,
+        description="Retention deletes at most this many rows per transaction, so the writer "
+        "never waits long for the lock.",
+    )
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="Retention per row kind."
     )

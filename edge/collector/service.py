@@ -1,0 +1,243 @@
+"""The agent's collection service: every configured exchange, into one store.
+
+For each exchange the symbols are split into connections of at most the feed's
+``max_symbols_per_connection``; each connection gets a
+:class:`~edge.collector.runner.ConnectionRunner`. One ticker closes candles of
+quiet symbols and takes book snapshots on the injected clock; one status task
+logs a line a period. Stopping (a signal, ``duration_s``, or the caller's
+event) closes the sockets, then drains the store writer so nothing already
+received is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.collector.runner import ConnectionRunner
+from edge.collector.sink import RawRecorder, StoreSink
+from edge.feeds import feed_class
+from edge.store.writer import StoreWriter, WriterStats, database_path
+from shared.clock import Clock, LiveClock
+from shared.config.edge import EdgeConfig
+from shared.errors import ConfigError, OperationalError
+
+log = logging.getLogger("edge.collector")
+
+STOP_GRACE_S = 5.0
+"""How long connections get to close cleanly before their tasks are cancelled."""
+
+
+def split_symbols(symbols: list[str], per_connection: int) -> list[list[str]]:
+    """``symbols`` in consecutive groups of at most ``per_connection``."""
+    size = max(1, per_connection)
+    return [symbols[i : i + size] for i in range(0, len(symbols), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorStatus:
+    """One status sample: what the status line prints and tests read."""
+
+    messages: int
+    messages_per_s: float
+    books_synced: int
+    books: int
+    connections_up: int
+    connections: int
+    reconnects: int
+    silences: int
+    writer: WriterStats
+
+    def line(self) -> str:
+        w = self.writer
+        return (
+            f"collect: {self.messages_per_s:.1f} msg/s, books {self.books_synced}/{self.books} "
+            f"synced, sockets {self.connections_up}/{self.connections} up, "
+            f"reconnects {self.reconnects}, rows {w.total_written} "
+            f"(trades {w.rows_written.get('trades', 0)}, "
+            f"candles {w.rows_written.get('candles_1m', 0)}, "
+            f"snapshots {w.rows_written.get('book_snapshots', 0)}), "
+            f"commits {w.commits_per_s:.2f}/s, queue {w.pending_rows}"
+            + (f", dropped {w.dropped_rows}" if w.dropped_rows else "")
+        )
+
+
+class CollectorService:
+    """Collects every exchange of an :class:`EdgeConfig` into its SQLite store."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        *,
+        clock: Clock | None = None,
+        db_path: Path | None = None,
+        capture_path: Path | None = None,
+        status_interval_s: float = 60.0,
+    ) -> None:
+        if not config.exchanges:
+            raise ConfigError("exchanges: nothing to collect (list at least one exchange)")
+        self.config = config
+        self.clock: Clock = clock or LiveClock()
+        self.db_path = db_path or database_path(config.data_dir, config.store)
+        self.status_interval_s = status_interval_s
+        self.writer = StoreWriter(self.db_path, config.store)
+        self.store = StoreSink(self.writer, self.clock, config.store)
+        names = [e.name for e in config.exchanges]
+        self.recorder = RawRecorder(
+            self.writer if config.store.raw_capture else None, capture_path, names
+        )
+        self.runners: list[ConnectionRunner] = []
+        for exchange in config.exchanges:
+            try:
+                cls = feed_class(exchange.name)
+            except KeyError as exc:
+                raise ConfigError(f"exchanges: {exc.args[0]}") from None
+            groups = split_symbols(exchange.symbols, cls.max_symbols_per_connection)
+            for i, symbols in enumerate(groups):
+                label = exchange.name if len(groups) == 1 else f"{exchange.name}#{i + 1}"
+                self.runners.append(
+                    ConnectionRunner(
+                        exchange, symbols, self.store, self.clock, config.backoff,
+                        recorder=self.recorder, feed_class=cls, label=label,
+                    )
+                )
+        self._last_status = (time.monotonic(), 0)
+
+    # -- status ----------------------------------------------------------------------
+
+    def status(self) -> CollectorStatus:
+        """Counters now; ``messages_per_s`` is since the previous call."""
+        messages = sum(r.messages for r in self.runners)
+        now = time.monotonic()
+        then, before = self._last_status
+        self._last_status = (now, messages)
+        books = synced = 0
+        for runner in self.runners:
+            for symbol in runner.feed.symbols:
+                books += 1
+                synced += runner.feed.is_synced(symbol)
+        return CollectorStatus(
+            messages=messages,
+            messages_per_s=(messages - before) / max(now - then, 1e-9),
+            books_synced=synced,
+            books=books,
+            connections_up=sum(r.connected for r in self.runners),
+            connections=len(self.runners),
+            reconnects=sum(r.reconnects for r in self.runners),
+            silences=sum(r.silences for r in self.runners),
+            writer=self.writer.stats(),
+        )
+
+    # -- running ---------------------------------------------------------------------
+
+    async def run(
+        self, *, duration_s: float | None = None, stop: asyncio.Event | None = None
+    ) -> CollectorStatus:
+        """Collect until ``stop`` is set, ``duration_s`` passes, or SIGINT/SIGTERM.
+
+        Always drains the writer before returning; raises the writer's error if it failed.
+        """
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        handled = self._install_signals(loop, stop)
+        tasks = [
+            loop.create_task(runner.run(stop), name=f"runner {runner.label}")
+            for runner in self.runners
+        ]
+        background = [
+            loop.create_task(self._ticker(stop), name="collector ticker"),
+            loop.create_task(self._status_loop(stop), name="collector status"),
+        ]
+        log.info(
+            "collecting %d symbol(s) over %d connection(s) into %s",
+            sum(len(r.feed.symbols) for r in self.runners), len(self.runners), self.db_path,
+        )
+        failure: BaseException | None = None
+        try:
+            waiter = loop.create_task(stop.wait())
+            done, _ = await asyncio.wait(
+                [waiter, *tasks], timeout=duration_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    failure = task.exception()
+            waiter.cancel()
+        finally:
+            stop.set()
+            await self._stop_tasks(tasks)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+            status = self._shutdown()
+        if failure is not None:
+            raise failure
+        return status
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
+        handled: list[int] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Only the main thread may own signal handlers (tests run the service
+            # in other threads too).
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+                handled.append(sig)
+        return handled
+
+    async def _stop_tasks(self, tasks: list[asyncio.Task[None]]) -> None:
+        _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S) if tasks else ((), set())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _shutdown(self) -> CollectorStatus:
+        # Only minutes already over are closed: the running minute is incomplete
+        # and storing it would freeze a partial candle (INSERT OR IGNORE keeps
+        # the first) that the next run could never correct.
+        with contextlib.suppress(OperationalError):
+            self.store.close_candles()
+        self.recorder.close()
+        self.writer.close()
+        final = self.status()
+        log.info("stopped: %s", final.line())
+        return final
+
+    async def _ticker(self, stop: asyncio.Event) -> None:
+        interval = min(1.0, self.config.store.snapshot_interval_s / 5)
+        feeds = [runner.feed for runner in self.runners]
+        while not stop.is_set():
+            await asyncio.sleep(interval)
+            if self.writer.failed is not None:
+                log.error("store writer failed, stopping: %s", self.writer.failed)
+                stop.set()
+                return
+            self.store.close_candles()
+            self.store.take_snapshots(feeds)
+
+    async def _status_loop(self, stop: asyncio.Event) -> None:
+        self.status()
+        while not stop.is_set():
+            await asyncio.sleep(self.status_interval_s)
+            log.info("%s", self.status().line())
+
+
+def run_collector(
+    config: EdgeConfig,
+    *,
+    duration_s: float | None = None,
+    capture_path: Path | None = None,
+    status_interval_s: float = 60.0,
+    **kwargs: Any,
+) -> CollectorStatus:
+    """Build a :class:`CollectorService` and run it on a fresh event loop."""
+    service = CollectorService(
+        config, capture_path=capture_path, status_interval_s=status_interval_s, **kwargs
+    )
+    return asyncio.run(service.run(duration_s=duration_s))

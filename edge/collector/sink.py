@@ -1,0 +1,148 @@
+"""Where collected market data goes: the store, candles, snapshots, raw capture.
+
+:class:`StoreSink` is shared by every connection of the agent. It runs on the
+event loop thread only, so its builders and timers need no locks; the store
+writer it feeds is the one place rows cross to another thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from edge.capture import CaptureWriter, RecordKind
+from edge.feeds.base import ExchangeFeed
+from edge.store.writer import StoreWriter
+from shared.book import OrderBook
+from shared.candles import NS_PER_MS, CandleBuilder
+from shared.clock import Clock
+from shared.config.store import StoreConfig
+from shared.marketdata import FeedEvent, FeedEventKind, Trade
+
+log = logging.getLogger("edge.collector")
+
+QUIET_EVENTS = frozenset(
+    {FeedEventKind.CONNECTED, FeedEventKind.SUBSCRIBED, FeedEventKind.SNAPSHOT}
+)
+"""Routine events logged at INFO; everything else is worth a WARNING."""
+
+STOPPING = "agent stopping"
+"""Detail of the DISCONNECTED event of a deliberate shutdown (logged at INFO)."""
+
+
+class StoreSink:
+    """Trades, candles, events and periodic book snapshots into the store writer."""
+
+    def __init__(self, writer: StoreWriter, clock: Clock, config: StoreConfig) -> None:
+        self.writer = writer
+        self.clock = clock
+        self.snapshot_interval_ns = int(config.snapshot_interval_s * 1e9)
+        self.snapshot_levels = config.snapshot_levels
+        self.close_grace_ms = int(config.candle_close_grace_s * 1000)
+        self.builders: dict[tuple[str, str], CandleBuilder] = {}
+        self._last_snapshot: dict[tuple[str, str], int] = {}
+        self.trades = 0
+        self.candles = 0
+        self.snapshots = 0
+        self.book_updates = 0
+        self.events: dict[str, int] = {}
+
+    def on_trade(self, trade: Trade) -> None:
+        self.trades += 1
+        self.writer.put_trade(trade)
+        key = (trade.exchange, trade.symbol)
+        builder = self.builders.get(key)
+        if builder is None:
+            builder = self.builders[key] = CandleBuilder(trade.exchange, trade.symbol)
+        for candle in builder.add(trade):
+            self.candles += 1
+            self.writer.put_candle(candle)
+
+    def on_event(self, event: FeedEvent) -> None:
+        kind = str(event.kind)
+        self.events[kind] = self.events.get(kind, 0) + 1
+        self.writer.put_event(event)
+        routine = event.kind in QUIET_EVENTS or (
+            event.kind is FeedEventKind.DISCONNECTED and event.detail == STOPPING
+        )
+        level = logging.INFO if routine else logging.WARNING
+        log.log(level, "%s %s %s %s", event.exchange, event.symbol or "-", kind, event.detail)
+
+    def on_book(self, book: OrderBook) -> None:
+        # Snapshots are taken on a timer (take_snapshots), not per update: a book
+        # changes up to 10 times a second per symbol and only one state per
+        # interval is kept.
+        self.book_updates += 1
+
+    def close_candles(self) -> None:
+        """Close every candle whose minute (plus the grace) has passed by the clock.
+
+        Without this a symbol that stops trading would keep its last minute open
+        until its next trade, however late that comes.
+        """
+        now_ms = self.clock.time_ns() // NS_PER_MS - self.close_grace_ms
+        for builder in self.builders.values():
+            for candle in builder.close_before(now_ms):
+                self.candles += 1
+                self.writer.put_candle(candle)
+
+    def take_snapshots(self, feeds: Iterable[ExchangeFeed]) -> None:
+        """Store the top levels of every synced book whose interval is due."""
+        now = self.clock.time_ns()
+        interval = self.snapshot_interval_ns
+        for feed in feeds:
+            for symbol, book in feed.books.items():
+                key = (feed.name, symbol)
+                if now - self._last_snapshot.get(key, -interval) < interval:
+                    continue
+                if not feed.is_synced(symbol):
+                    continue
+                self._last_snapshot[key] = now
+                self.snapshots += 1
+                self.writer.put_book_snapshot(book, now, self.snapshot_levels)
+
+
+class RawRecorder:
+    """Every raw message, sent or received, to the store and/or capture files.
+
+    The capture files use TickerML's capture format, one file per exchange, so
+    ``tickerml edge replay`` can play a collection session back bit for bit.
+    """
+
+    def __init__(
+        self, writer: StoreWriter | None, capture_path: Path | None, exchanges: list[str]
+    ) -> None:
+        self.writer = writer
+        self.files: dict[str, CaptureWriter] = {}
+        if capture_path is not None:
+            for exchange in dict.fromkeys(exchanges):
+                self.files[exchange] = CaptureWriter(
+                    capture_file(capture_path, exchange, len(set(exchanges))), exchange
+                )
+
+    @property
+    def enabled(self) -> bool:
+        return self.writer is not None or bool(self.files)
+
+    def record(
+        self, exchange: str, kind: RecordKind, url: str, ts_ns: int, data: str | bytes
+    ) -> None:
+        if self.writer is not None:
+            self.writer.put_raw(exchange, kind, url, ts_ns, data)
+        capture = self.files.get(exchange)
+        if capture is not None:
+            capture.write(kind, ts_ns, url, data)
+
+    def close(self) -> None:
+        for capture in self.files.values():
+            capture.close()
+
+
+def capture_file(path: Path, exchange: str, exchanges: int) -> Path:
+    """``path`` itself for one exchange, else ``name.<exchange>.ext`` for each."""
+    if exchanges <= 1:
+        return path
+    name = path.name
+    stem, dot, rest = name.partition(".")
+    return path.with_name(f"{stem}.{exchange}{dot}{rest}")

@@ -1,0 +1,399 @@
+"""Binance and Binance.US spot: diff-depth books, trades, and their sync procedure.
+
+The book follows Binance's "How to manage a local order book correctly":
+
+1. buffer ``depthUpdate`` diffs (``U`` first update id, ``u`` last) as they arrive;
+2. fetch ``/api/v3/depth`` (``lastUpdateId``) through the sink;
+3. drop buffered diffs with ``u <= lastUpdateId``; the first one applied must
+   straddle the snapshot, ``U <= lastUpdateId + 1 <= u``; if even the oldest
+   buffered diff starts later, the snapshot is too old and another is fetched;
+4. afterwards every diff must start where the previous one ended,
+   ``U == previous u + 1``; anything else is a gap and the symbol resyncs.
+
+Sizes are absolute, so a diff is applied level by level straight from the JSON
+lists (no intermediate objects). A crossed book, a malformed level or a gap
+never leaves a book that looks synced: the symbol is cleared, counted and
+resynced from a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from edge.feeds.base import ExchangeFeed, register
+from shared.book import OrderBook, to_ticks
+from shared.errors import BookError, MessageError
+from shared.marketdata import FeedEventKind, Trade
+
+_QUOTES = (
+    "USDT BUSD USDC FDUSD TUSD USDP DAI PAX USD BTC ETH BNB XRP TRX DOGE DOT "
+    "EUR GBP TRY BRL AUD JPY RUB UAH BIDR IDRT NGN ZAR PLN RON ARS MXN COP CZK BKRW VAI"
+)
+QUOTE_CURRENCIES: tuple[str, ...] = tuple(sorted(_QUOTES.split(), key=len, reverse=True))
+"""Quote assets tried, longest first, when a replay must split ``OMGBUSD`` into
+``OMG/BUSD`` without an exchange-info lookup (``BUSD`` must win over ``USD``)."""
+
+REST_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
+"""The ``limit`` values ``/api/v3/depth`` accepts."""
+
+MAX_BUFFERED_DIFFS = 10_000
+"""Diffs kept per symbol while a snapshot is outstanding. Dropping the oldest is
+safe: a snapshot older than what is left is detected as stale and refetched."""
+
+_IGNORED_EVENTS = frozenset({"kline", "24hrTicker", "24hrMiniTicker", "depth", "serverShutdown"})
+"""Streams recordings (and operators) may carry that are known but not consumed."""
+
+_MALFORMED_ERRORS = (
+    MessageError,
+    BookError,
+    KeyError,
+    TypeError,
+    ValueError,
+    IndexError,
+    AttributeError,
+)
+
+_GAP = FeedEventKind.GAP  # bound once: enum attribute lookups are not free on the hot path
+_RESYNC = FeedEventKind.RESYNC
+_MALFORMED = FeedEventKind.MALFORMED
+
+
+def split_native(native: str) -> str:
+    """``BTCUSDT`` -> ``BTC/USDT`` by the longest known quote suffix; unknown stays as is."""
+    for quote in QUOTE_CURRENCIES:
+        if native.endswith(quote) and len(native) > len(quote):
+            return f"{native[: -len(quote)]}/{quote}"
+    return native
+
+
+class _SyncState:
+    """Where one symbol is in the snapshot + diff procedure."""
+
+    __slots__ = ("buffer", "last_u", "loaded", "requested", "synced")
+
+    def __init__(self) -> None:
+        self.buffer: deque[tuple[int, int, list[Any], list[Any], int, int]] = deque(
+            maxlen=MAX_BUFFERED_DIFFS
+        )
+        self.last_u = 0
+        self.loaded = False  # a snapshot is in the book, waiting for the diff that bridges it
+        self.synced = False  # bridged: the book matches the exchange as of ``last_u``
+        self.requested = False
+
+
+@register
+class BinanceFeed(ExchangeFeed):
+    """Binance spot public market data: ``@depth@100ms`` books and ``@trade`` prints.
+
+    The streams go in the combined-stream URL, so nothing is sent after connecting
+    (Binance allows 5 incoming messages a second; the URL form needs none).
+    """
+
+    name: ClassVar[str] = "binance"
+    default_ws_url: ClassVar[str] = "wss://stream.binance.com:9443"
+    default_rest_url: ClassVar[str] = "https://api.binance.com"
+    max_symbols_per_connection: ClassVar[int] = 100
+    """Binance allows 1024 streams a socket; 2 streams a symbol would allow 512, but
+    the streams travel in the URL and 100 symbols keep it near 3.5 KB."""
+    price_decimals: ClassVar[int] = 8
+    size_decimals: ClassVar[int] = 8
+    """Binance prints every price and quantity with exactly 8 decimals; a string
+    with more significant digits is rejected as malformed rather than rounded."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unified: dict[str, str] = {s.replace("/", ""): s for s in self.symbols}
+        self._sync: dict[str, _SyncState] = {}
+        self.ignored: dict[str, int] = {}
+        """Known streams that are not consumed (bookTicker, kline, ...), by kind."""
+        self.dropped: dict[str, int] = {}
+        """Diffs dropped per symbol as already contained in the book (duplicates,
+        diffs older than the snapshot)."""
+
+    # -- symbols and transport --------------------------------------------------------
+
+    def native(self, symbol: str) -> str:
+        """``BTC/USDT`` -> ``BTCUSDT``."""
+        return symbol.replace("/", "")
+
+    def unified(self, native: str) -> str:
+        """``BTCUSDT`` -> ``BTC/USDT`` (the configured name, else split by quote)."""
+        found = self._unified.get(native)
+        if found is None:
+            found = self._unified[native] = split_native(native)
+        return found
+
+    def streams(self) -> list[str]:
+        """The combined-stream names this feed listens to."""
+        out = [f"{self.native(s).lower()}@depth@100ms" for s in self.symbols]
+        if self.trades:
+            out += [f"{self.native(s).lower()}@trade" for s in self.symbols]
+        return out
+
+    def connect_url(self) -> str:
+        """``{ws}/stream?streams=btcusdt@depth@100ms/btcusdt@trade/...``."""
+        base = self.ws_url.rstrip("/")
+        streams = self.streams()
+        return f"{base}/stream?streams={'/'.join(streams)}" if streams else f"{base}/stream"
+
+    def subscribe_messages(self) -> list[str]:
+        """Nothing: the streams are already named in :meth:`connect_url`."""
+        return []
+
+    def snapshot_url(self, symbol: str) -> str:
+        """``{rest}/api/v3/depth?symbol=BTCUSDT&limit=N`` with N the smallest limit >= depth."""
+        limit = next((n for n in REST_DEPTH_LIMITS if n >= self.depth), REST_DEPTH_LIMITS[-1])
+        return f"{self.rest_url}/api/v3/depth?symbol={self.native(symbol)}&limit={limit}"
+
+    def snapshot_symbol(self, url: str) -> str | None:
+        """The unified symbol of a recorded ``/api/v3/depth`` URL, else None."""
+        parts = urlsplit(url)
+        if not parts.path.endswith("/depth"):
+            return None
+        natives = parse_qs(parts.query).get("symbol")
+        return self.unified(natives[0].upper()) if natives else None
+
+    # -- sync state ---------------------------------------------------------------
+
+    def is_synced(self, symbol: str) -> bool:
+        state = self._sync.get(symbol)
+        return state is not None and state.synced
+
+    def mark_unsynced(self, symbol: str) -> None:
+        """Forget the book and any buffered diffs; the next diff asks for a snapshot."""
+        state = self._sync.get(symbol)
+        if state is not None:
+            state.synced = state.loaded = state.requested = False
+            state.buffer.clear()
+        book = self.books.get(symbol)
+        if book is not None:
+            book.clear()
+
+    def _book(self, symbol: str) -> OrderBook:
+        book = self.books.get(symbol)
+        if book is None:
+            book = self.books[symbol] = OrderBook(
+                self.name,
+                symbol,
+                price_decimals=self.price_decimals,
+                size_decimals=self.size_decimals,
+                depth=self.depth,
+            )
+        return book
+
+    def _state(self, symbol: str) -> _SyncState:
+        state = self._sync.get(symbol)
+        if state is None:
+            state = self._sync[symbol] = _SyncState()
+        return state
+
+    def _request(self, symbol: str, state: _SyncState) -> None:
+        if not state.requested:
+            state.requested = True
+            self.sink.request_snapshot(self, symbol)
+
+    def _resync(self, symbol: str, detail: str) -> None:
+        """Distrust the book, say so, and start over from a fresh snapshot."""
+        self.mark_unsynced(symbol)
+        self.event(symbol, _RESYNC, detail)
+        self._request(symbol, self._state(symbol))
+
+    # -- messages -------------------------------------------------------------------
+
+    def on_message(self, raw: str | bytes, recv_ns: int) -> None:
+        """Parse one combined-stream (or raw-stream) message; never raises for bad input."""
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self.event("", _MALFORMED, f"not JSON: {exc}")
+            return
+        if type(msg) is not dict:
+            self.event("", _MALFORMED, f"not a JSON object: {str(raw)[:80]}")
+            return
+        data = msg.get("data", msg) if "stream" in msg else msg
+        if type(data) is not dict:
+            self.event("", _MALFORMED, f"data is not an object: {str(raw)[:80]}")
+            return
+        kind = data.get("e")
+        symbol = ""
+        try:
+            native = data.get("s")
+            if native is not None:
+                symbol = self.unified(native)
+                self.stats_for(symbol).messages += 1
+            if kind == "depthUpdate":
+                self._on_depth(symbol, data, recv_ns)
+            elif kind == "trade" or kind == "aggTrade":
+                self._on_trade(symbol, data, kind, recv_ns)
+            elif kind is None and "u" in data and "b" in data and "a" in data:
+                self.ignored["bookTicker"] = self.ignored.get("bookTicker", 0) + 1
+            elif kind in _IGNORED_EVENTS:
+                self.ignored[kind] = self.ignored.get(kind, 0) + 1
+            elif kind is None and "id" in msg and "result" in msg:
+                self.ignored["response"] = self.ignored.get("response", 0) + 1
+            elif kind is None and ("error" in msg or "code" in msg):
+                self.event(symbol, FeedEventKind.REJECTED, str(raw)[:200])
+            else:
+                self.event(symbol, FeedEventKind.UNKNOWN, f"event {kind!r}: {str(raw)[:120]}")
+        except _MALFORMED_ERRORS as exc:
+            self.event(symbol, _MALFORMED, f"{type(exc).__name__}: {exc}")
+            if kind == "depthUpdate" and symbol:
+                state = self._sync.get(symbol)
+                if state is not None and (state.synced or state.loaded):
+                    self._resync(symbol, "malformed depth update")
+
+    def _on_depth(self, symbol: str, data: dict[str, Any], recv_ns: int) -> None:
+        first, last = data["U"], data["u"]
+        bids, asks = data["b"], data["a"]
+        ts = data.get("E", 0)
+        if type(first) is not int or type(last) is not int or first > last:
+            raise MessageError(f"bad update ids U={first!r} u={last!r}")
+        if type(bids) is not list or type(asks) is not list or type(ts) is not int:
+            raise MessageError("b/a must be lists and E an integer")
+        self._diff(symbol, self._state(symbol), (first, last, bids, asks, ts, recv_ns))
+
+    def _diff(
+        self,
+        symbol: str,
+        state: _SyncState,
+        diff: tuple[int, int, list[Any], list[Any], int, int],
+    ) -> None:
+        """Route one diff through the procedure; may raise for a malformed level."""
+        if not state.loaded:
+            self._check_levels(diff[2], diff[3])
+            state.buffer.append(diff)
+            self._request(symbol, state)
+            return
+        first, last = diff[0], diff[1]
+        if last <= state.last_u:
+            self.dropped[symbol] = self.dropped.get(symbol, 0) + 1
+            return
+        if not state.synced:
+            if first > state.last_u + 1:
+                self.event(
+                    symbol,
+                    FeedEventKind.STALE_SNAPSHOT,
+                    f"snapshot lastUpdateId={state.last_u} but oldest diff starts at U={first}",
+                )
+                self.mark_unsynced(symbol)
+                state.buffer.append(diff)
+                self._request(symbol, state)
+                return
+        elif first != state.last_u + 1:
+            self.event(symbol, _GAP, f"expected U={state.last_u + 1}, got U={first} u={last}")
+            self._resync(symbol, "sequence gap")
+            state.buffer.append(diff)
+            return
+        self._apply(symbol, state, diff)
+
+    def _check_levels(self, bids: list[Any], asks: list[Any]) -> None:
+        """Parse a diff's levels once before buffering it, so a malformed one is
+        reported when it arrives rather than when a snapshot comes in."""
+        pd, sd = self.price_decimals, self.size_decimals
+        for price, size in bids:
+            to_ticks(price, pd), to_ticks(size, sd)
+        for price, size in asks:
+            to_ticks(price, pd), to_ticks(size, sd)
+
+    def _apply(
+        self,
+        symbol: str,
+        state: _SyncState,
+        diff: tuple[int, int, list[Any], list[Any], int, int],
+    ) -> None:
+        _, last, bids, asks, ts, recv_ns = diff
+        book = self.books[symbol]
+        pd, sd = self.price_decimals, self.size_decimals
+        set_bid, set_ask = book.set_bid, book.set_ask
+        for price, size in bids:
+            set_bid(to_ticks(price, pd), to_ticks(size, sd))
+        for price, size in asks:
+            set_ask(to_ticks(price, pd), to_ticks(size, sd))
+        state.last_u = book.sequence = last
+        book.ts_exchange_ns = ts * 1_000_000
+        book.ts_recv_ns = recv_ns
+        self.stats[symbol].level_updates += len(bids) + len(asks)
+        if book.is_crossed():
+            self.event(symbol, FeedEventKind.CROSSED, f"after u={last}: {book!r}")
+            self._resync(symbol, "crossed book")
+            return
+        state.synced = True
+        self.sink.on_book(book)
+
+    def _on_trade(self, symbol: str, data: dict[str, Any], kind: str, recv_ns: int) -> None:
+        price, size, maker = data["p"], data["q"], data["m"]
+        trade_id = data["t"] if kind == "trade" else data["a"]
+        if type(maker) is not bool or type(data["T"]) is not int:
+            raise MessageError(f"bad {kind}: m={maker!r} T={data['T']!r}")
+        to_ticks(price, self.price_decimals)  # validates: plain, non-negative, exact
+        to_ticks(size, self.size_decimals)
+        trade = Trade(
+            self.name,
+            symbol,
+            str(trade_id),
+            Decimal(price),
+            Decimal(size),
+            "sell" if maker else "buy",  # the buyer made the market, so the taker sold
+            data["T"] * 1_000_000,
+            recv_ns,
+        )
+        self.stats[symbol].trades += 1
+        self.sink.on_trade(trade)
+
+    # -- snapshots ------------------------------------------------------------------
+
+    def on_snapshot(self, symbol: str, body: str | bytes, recv_ns: int) -> None:
+        """Load a ``/api/v3/depth`` body, then replay the buffered diffs onto it."""
+        state = self._state(symbol)
+        stats = self.stats_for(symbol)
+        state.requested = False
+        if state.synced:
+            return  # a late duplicate answer: the book is already ahead of it
+        try:
+            snap = orjson.loads(body)
+            if type(snap) is not dict:
+                raise MessageError("snapshot is not a JSON object")
+            if "lastUpdateId" not in snap:
+                self.event(symbol, FeedEventKind.REJECTED, f"snapshot: {str(body)[:200]}")
+                return
+            last_id = snap["lastUpdateId"]
+            if type(last_id) is not int:
+                raise MessageError(f"lastUpdateId {last_id!r} is not an integer")
+            pd, sd = self.price_decimals, self.size_decimals
+            bids = [(to_ticks(p, pd), to_ticks(s, sd)) for p, s, *_ in snap["bids"]]
+            asks = [(to_ticks(p, pd), to_ticks(s, sd)) for p, s, *_ in snap["asks"]]
+            book = self._book(symbol)
+            book.load_snapshot(bids, asks)
+        except _MALFORMED_ERRORS as exc:
+            self.event(symbol, _MALFORMED, f"snapshot: {type(exc).__name__}: {exc}")
+            self.mark_unsynced(symbol)
+            return
+        book.sequence = state.last_u = last_id
+        book.ts_recv_ns = recv_ns
+        state.loaded = True
+        stats.snapshots += 1
+        self.event(symbol, FeedEventKind.SNAPSHOT, f"lastUpdateId={last_id}")
+        pending = list(state.buffer)
+        state.buffer.clear()
+        for i, diff in enumerate(pending):
+            try:
+                self._diff(symbol, state, diff)
+            except _MALFORMED_ERRORS as exc:
+                self.event(symbol, _MALFORMED, f"buffered diff: {type(exc).__name__}: {exc}")
+                self._resync(symbol, "malformed buffered diff")
+                state.buffer.extend(pending[i + 1 :])
+                return
+
+
+@register
+class BinanceUSFeed(BinanceFeed):
+    """Binance.US spot: the same protocol and book procedure on its own hosts."""
+
+    name: ClassVar[str] = "binanceus"
+    default_ws_url: ClassVar[str] = "wss://stream.binance.us:9443"
+    default_rest_url: ClassVar[str] = "https://api.binance.us"

@@ -1,0 +1,105 @@
+"""The L2 book's reads and exact-price parsing, on small hand-built books."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from shared.book import OrderBook, float_to_ticks, ticks_to_decimal, ticks_to_str, to_ticks
+from shared.errors import BookError, MessageError
+
+
+def make_book(depth: int | None = None) -> OrderBook:
+    book = OrderBook("test", "BTC/USD", price_decimals=2, size_decimals=4, depth=depth)
+    book.load_snapshot(
+        bids=[(10000, 10000), (9990, 20000), (9980, 30000)],  # 100.00 x1, 99.90 x2, 99.80 x3
+        asks=[(10010, 5000), (10020, 10000), (10030, 15000)],  # 100.10 x0.5, ...
+    )
+    return book
+
+
+def test_to_ticks_is_exact_and_pads_short_fractions() -> None:
+    assert to_ticks("0.35210000", 8) == 35_210_000
+    assert to_ticks("296.5", 8) == 29_650_000_000
+    assert to_ticks("7", 2) == 700
+    assert to_ticks("1.2300", 2) == 123  # trailing zeros beyond the scale are harmless
+
+
+@pytest.mark.parametrize("text", ["1.234", "-1", "1e-8", "abc", "", "1.2.3", "NaN"])
+def test_to_ticks_refuses_anything_not_exactly_representable(text: str) -> None:
+    with pytest.raises(MessageError):
+        to_ticks(text, 2)
+
+
+def test_float_to_ticks_recovers_the_digits_a_json_number_was_sent_with() -> None:
+    assert float_to_ticks(2500.1, 2) == 250010
+    assert float_to_ticks(0.00012345, 8) == 12345
+    assert float_to_ticks(1e-05, 8) == 1000
+    assert float_to_ticks(42, 2) == 4200
+    with pytest.raises(MessageError):
+        float_to_ticks(True, 2)
+
+
+def test_ticks_round_trip_through_strings_and_decimals() -> None:
+    assert ticks_to_str(35_210_000, 8) == "0.35210000"
+    assert ticks_to_str(700, 0) == "700"
+    assert ticks_to_decimal(123, 2) == Decimal("1.23")
+
+
+def test_best_levels_top_n_and_spread() -> None:
+    book = make_book()
+    assert book.best_bid() == (10000, 10000)
+    assert book.best_ask() == (10010, 5000)
+    assert book.top_bids(2) == [(10000, 10000), (9990, 20000)]
+    assert book.top_asks(5) == [(10010, 5000), (10020, 10000), (10030, 15000)]
+    assert book.spread_ticks() == 10
+    assert book.mid() == Decimal("100.05")
+    assert not book.is_crossed()
+
+
+def test_zero_size_deletes_and_deleting_a_missing_level_is_harmless() -> None:
+    book = make_book()
+    book.set_bid(10000, 0)
+    book.set_ask(12345, 0)
+    assert book.best_bid() == (9990, 20000)
+    assert len(book) == 5
+
+
+def test_negative_size_is_refused_and_leaves_the_level_untouched() -> None:
+    book = make_book()
+    with pytest.raises(BookError):
+        book.set_ask(10010, -1)
+    assert book.best_ask() == (10010, 5000)
+
+
+def test_an_update_through_the_other_side_shows_as_crossed() -> None:
+    book = make_book()
+    book.set_bid(10020, 1)
+    assert book.is_crossed()
+
+
+def test_truncation_keeps_the_best_levels_of_each_side() -> None:
+    book = make_book(depth=2)
+    assert book.top_bids(5) == [(10000, 10000), (9990, 20000)]
+    book.set_ask(10005, 100)  # a better ask pushes the worst one out
+    assert book.top_asks(5) == [(10005, 100), (10010, 5000)]
+    assert 10030 not in book.asks
+
+
+def test_depth_within_distance_imbalance_and_microprice() -> None:
+    book = make_book()
+    # 10 bps of a 100.05 mid is about 0.10: 100.00 and 99.96.. on the bid, 100.10 on the ask.
+    assert book.depth_within(10) == (10000, 5000)
+    assert book.depth_within(100) == (60000, 30000)
+    assert book.imbalance(levels=1) == pytest.approx((1 - 0.5) / 1.5)
+    # (100.00 * 0.5 + 100.10 * 1) / 1.5
+    assert book.microprice() == (Decimal("100.00") * Decimal("0.5") + Decimal("100.10")) / Decimal(
+        "1.5"
+    )
+
+
+def test_levels_as_strings_keep_the_exchange_precision() -> None:
+    bids, asks = make_book().levels_as_strings(1)
+    assert bids == [["100.00", "1.0000"]]
+    assert asks == [["100.10", "0.5000"]]
