@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL, help="../shared/data/real")
     parser.add_argument("--out", type=Path, default=OUT, help="Markdown report to write")
-    parser.add_argument("--sim-messages", type=int, default=200_000,
-                        help="Messages in the simulator capture")
+    parser.add_argument(
+        "--sim-messages", type=int, default=200_000, help="Messages in the simulator capture"
+    )
     parser.add_argument("--repeats", type=int, default=7, help="Runs per book measurement")
     args = parser.parse_args(argv)
     console = Console(stderr=True)

@@ -29,10 +29,21 @@ def _captures(real: Path, sim_dir: Path, sim_messages: int) -> list[tuple[str, s
     cf = real / "cryptofeed"
     sim_binance = sim_dir / "sim-binanceus.jsonl"
     sim_kraken = sim_dir / "sim-kraken.jsonl"
-    write_capture(sim_binance, "binanceus", messages=sim_messages, seed=11,
-                  symbols=("BTC/USDT", "ETH/USDT", "SOL/USDT"))
-    write_capture(sim_kraken, "kraken", messages=sim_messages, seed=11,
-                  symbols=("BTC/USD", "ETH/USD", "SOL/USD"), depth=1000)
+    write_capture(
+        sim_binance,
+        "binanceus",
+        messages=sim_messages,
+        seed=11,
+        symbols=("BTC/USDT", "ETH/USDT", "SOL/USDT"),
+    )
+    write_capture(
+        sim_kraken,
+        "kraken",
+        messages=sim_messages,
+        seed=11,
+        symbols=("BTC/USD", "ETH/USD", "SOL/USD"),
+        depth=1000,
+    )
     return [
         ("Kraken v1 book-1000 (real)", "kraken", [cf / "KRAKEN.ws.50.0"]),
         ("Binance spot (real)", "binance", [cf / "BINANCE.ws.1.0", cf / "BINANCE.http.0.0"]),
@@ -66,7 +77,8 @@ class _SnapshotSink(StoreSink):
     def on_book(self, book: OrderBook) -> None:
         key = (book.exchange, book.symbol)
         now = self.clock.time_ns()
-        if now - self._last_snapshot.get(key, -self.snapshot_interval_ns) >= self.snapshot_interval_ns:
+        interval = self.snapshot_interval_ns
+        if now - self._last_snapshot.get(key, -interval) >= interval:
             self._last_snapshot[key] = now
             self.snapshots += 1
             self.writer.put_book_snapshot(book, now, self.snapshot_levels)
@@ -89,9 +101,7 @@ def whole_path(
         messages = passes = 0
         start = time.perf_counter()
         while messages < min_messages:
-            result = replay_exchange(
-                exchange, files, sink=sink, raw_writer=writer if raw else None
-            )
+            result = replay_exchange(exchange, files, sink=sink, raw_writer=writer if raw else None)
             messages += sum(s.messages for s in result.stats.values())
             passes += 1
         writer.close()

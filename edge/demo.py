@@ -108,8 +108,9 @@ def _counts(db: Path) -> dict[str, Any]:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
         try:
-            out: dict[str, Any] = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                                   for t in TABLES}
+            out: dict[str, Any] = {
+                t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES
+            }
             row = conn.execute(
                 "SELECT symbol, best_bid, best_ask FROM book_snapshots ORDER BY id DESC LIMIT 1"
             ).fetchone()
@@ -125,23 +126,35 @@ def _table(agents: list[dict[str, Any]], elapsed: float, duration: float) -> Tab
     table = Table(title=f"TickerML demo — {elapsed:.0f}/{duration:.0f} s (paper trading only)")
     table.add_column("agent")
     table.add_column("exchange")
-    for name in TABLES:
+    for name in ("trades", "candles", "snapshots", "events"):
         table.add_column(name, justify="right")
-    table.add_column("last book snapshot (bid / ask)")
+    table.add_column("last snapshot bid / ask")
     for agent in agents:
         counts = _counts(agent["db"])
         table.add_row(
-            agent["agent_id"], agent["exchange"],
-            *(f"{counts.get(t, 0):,}" for t in TABLES), counts.get("last_book", "-"),
+            agent["agent_id"],
+            agent["exchange"],
+            *(f"{counts.get(t, 0):,}" for t in TABLES),
+            counts.get("last_book", "-"),
         )
     return table
 
 
 @click.command(name="demo")
-@click.option("--duration", type=float, default=45.0, show_default=True,
-              help="Seconds the agents collect before the summary.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/demo"),
-              show_default=True, help="Where the agents' configs, databases and logs go.")
+@click.option(
+    "--duration",
+    type=float,
+    default=45.0,
+    show_default=True,
+    help="Seconds the agents collect before the summary.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Where the agents' configs, databases and logs go.",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="Simulator seed.")
 def demo_command(duration: float, data_dir: Path, seed: int) -> None:
     """Run the whole loop offline: the market simulator and two agents (Binance.US
@@ -151,8 +164,9 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    sim = _SimulatorThread(SimulatorConfig(host="127.0.0.1", port=0, seed=seed,
-                                           symbols=SIM_SYMBOLS))
+    sim = _SimulatorThread(
+        SimulatorConfig(host="127.0.0.1", port=0, seed=seed, symbols=SIM_SYMBOLS)
+    )
     urls = sim.start()
     console.print(f"simulator: Binance.US {urls.binance_ws}  Kraken {urls.kraken_ws}")
     agents: list[dict[str, Any]] = []
@@ -164,13 +178,31 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
             config_path = agent_dir / "edge.yaml"
             config_path.write_text(yaml.safe_dump(_agent_config(spec, urls, agent_dir)))
             capture = agent_dir / "capture.jsonl"
-            cmd = [sys.executable, "-m", "shared.cli", "edge", "collect", "-c", str(config_path),
-                   "--duration", str(duration), "--capture", str(capture)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "shared.cli",
+                "edge",
+                "collect",
+                "-c",
+                str(config_path),
+                "--duration",
+                str(duration),
+                "--capture",
+                str(capture),
+            ]
             log = (agent_dir / "stderr.log").open("wb")
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                          env={**os.environ, "PYTHONUNBUFFERED": "1"}))
-            agents.append({**spec, "db": agent_dir / "edge.db", "capture": capture,
-                           "config": config_path})
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+            )
+            agents.append(
+                {**spec, "db": agent_dir / "edge.db", "capture": capture, "config": config_path}
+            )
             console.print(f"agent {spec['agent_id']}: {' '.join(cmd[2:])}")
         start = time.monotonic()
         with Live(_table(agents, 0, duration), console=console, refresh_per_second=1) as live:
@@ -196,19 +228,31 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
 def _summary(console: Console, agents: list[dict[str, Any]]) -> None:
     console.rule("replay of what the agents captured, through the same parsers")
     rows = report_rows(replay_files([a["capture"] for a in agents if a["capture"].exists()]))
+    columns = {
+        "exchange": "exchange",
+        "symbol": "symbol",
+        "messages": "msgs",
+        "level_updates": "levels",
+        "snapshots": "snaps",
+        "checksums_ok": "cksum ok",
+        "checksums_failed": "cksum bad",
+        "gaps": "gaps",
+        "resyncs": "resyncs",
+        "crossed": "crossed",
+        "trades": "trades",
+    }
     table = Table()
-    for column in ("exchange", "symbol", "messages", "level_updates", "snapshots",
-                   "checksums_ok", "checksums_failed", "gaps", "resyncs", "crossed", "trades"):
-        table.add_column(column, justify="left" if column in ("exchange", "symbol") else "right")
+    for key, header in columns.items():
+        table.add_column(header, justify="left" if key in ("exchange", "symbol") else "right")
     for row in rows:
-        table.add_row(*(str(row[c]) for c in (
-            "exchange", "symbol", "messages", "level_updates", "snapshots", "checksums_ok",
-            "checksums_failed", "gaps", "resyncs", "crossed", "trades")))
+        table.add_row(*(str(row[key]) for key in columns))
     console.print(table)
     console.rule("stored per agent")
     for agent in agents:
         counts = _counts(agent["db"])
-        console.print(f"{agent['agent_id']} ({agent['exchange']}): "
-                      + json.dumps({t: counts.get(t, 0) for t in TABLES})
-                      + f"  db={agent['db']}")
+        console.print(
+            f"{agent['agent_id']} ({agent['exchange']}): "
+            + json.dumps({t: counts.get(t, 0) for t in TABLES})
+            + f"  db={agent['db']}"
+        )
     console.print("Next issues add the paper-trading engine, MQTT sync to the hub and news.")

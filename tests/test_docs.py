@@ -7,6 +7,8 @@ after adding a command or a field, run ``make docs`` and commit the result.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -14,7 +16,6 @@ import pytest
 
 from shared import cli_docs
 from shared.cli import UnavailableCommand, cli
-from shared.config import docs as config_docs
 from shared.config.docs import ROLES, field_paths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,14 +44,19 @@ def test_every_config_field_is_in_the_configuration_reference(field: str) -> Non
     )
 
 
-def test_the_cli_reference_is_up_to_date() -> None:
-    assert read(CLI_MD) == cli_docs.render(), "docs/cli.md is out of date: run make docs"
-
-
-def test_the_configuration_reference_is_up_to_date() -> None:
-    assert read(CONFIG_MD) == config_docs.render(), (
-        "docs/configuration.md is out of date: run make docs"
+@pytest.mark.parametrize("module", ["shared.cli_docs", "shared.config.docs"])
+def test_the_generated_references_are_up_to_date(module: str) -> None:
+    # A fresh interpreter: click caches each command's help option on first use, so
+    # a test that ran a group on its own would change how its help renders here.
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+
+    assert result.returncode == 0, result.stderr
 
 
 def _commands_named_in(text: str) -> set[str]:

@@ -125,8 +125,8 @@ def _kraken(
             next_heartbeat += NS
             count += 1
         for item in km.on_event(ev):
-            text = session.deliver(item)
-            if text is not None:
-                write("recv", ts, "", text)
+            delivered = session.deliver(item)
+            if delivered is not None:
+                write("recv", ts, "", delivered)
                 count += 1
     return count

@@ -305,8 +305,11 @@ class KrakenSession:
         subscribe = method == "subscribe"
         if channel == "instrument":
             key: Key = ("instrument", "", 0)
-            self.keys.add(key) if subscribe else self.keys.discard(key)
-            out = [
+            if subscribe:
+                self.keys.add(key)
+            else:
+                self.keys.discard(key)
+            ack = [
                 self._reply(
                     {
                         "method": method,
@@ -316,7 +319,7 @@ class KrakenSession:
                     req_id,
                 )
             ]
-            return out + ([self.market.instrument_snapshot()] if subscribe else [])
+            return ack + ([self.market.instrument_snapshot()] if subscribe else [])
         if channel not in ("book", "trade"):
             return [
                 self._reply(

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from zlib import crc32
 
@@ -448,13 +448,16 @@ class MarketModel:
         self.now_ns = ts
         return ev
 
-    def advance(self, until_ns: int) -> list[MarketEvent]:
-        """Every non-empty event up to and including ``until_ns``, in time order."""
-        out: list[MarketEvent] = []
+    def advance(self, until_ns: int) -> Iterator[MarketEvent]:
+        """Every non-empty event up to and including ``until_ns``, in time order.
+
+        Lazy on purpose: each event is applied to the books only when the caller
+        asks for the next one, so whoever encodes an event (a Kraken view reading
+        the top of the book) sees the book exactly as of that event.
+        """
         heap = self._heap
         while heap[0][0] <= until_ns:
             ev = self.pop()
             if ev.bids or ev.asks or ev.trades:
-                out.append(ev)
+                yield ev
         self.now_ns = max(self.now_ns, until_ns)
-        return out

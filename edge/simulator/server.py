@@ -162,7 +162,7 @@ class SimulatorServer:
             compression=None,
             max_size=2**20,
         )
-        host, port = self._server.sockets[0].getsockname()[:2]
+        host, port = next(iter(self._server.sockets)).getsockname()[:2]
         self.urls = SimulatorUrls(
             f"ws://{host}:{port}/binance",
             f"http://{host}:{port}/binance",

@@ -85,7 +85,8 @@ def test_average_depth_decays_away_from_the_touch() -> None:
     grid = model.models["ETH/USDT"].spec.grid_ticks
     profile = np.zeros(20)
     for k in range(1, 1201):
-        model.advance(k * NS // 2)
+        for _ in model.advance(k * NS // 2):
+            pass
         book = model.book("ETH/USDT")
         best = book.best_bid_price()
         assert best is not None

@@ -80,7 +80,7 @@ async def _kraken_updates(sim: SimulatorServer, n: int, depth: int = 10) -> list
             )
         )
         await ws.send(json.dumps({"method": "ping", "req_id": 8}))
-        out = []
+        out: list[dict] = []
         while len(out) < n:
             out.append(json.loads(await ws.recv(), parse_float=Decimal))
     return out
