@@ -110,6 +110,10 @@ def whole_path(
 
 
 def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> list[str]:
+    from bench import collect_bench
+
+    console.print("steady-state collection against the simulator ...")
+    collect_lines = collect_bench.section(30.0)
     with tempfile.TemporaryDirectory() as tmp:
         console.print("writing simulator captures ...")
         captures = _captures(real, Path(tmp), sim_messages)
@@ -159,4 +163,5 @@ def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> li
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         *path_rows,
         "",
+        *collect_lines,
     ]

@@ -42,7 +42,7 @@ AGENTS: list[dict[str, Any]] = [
 TABLES = ("trades", "candles_1m", "book_snapshots", "feed_events")
 
 
-class _SimulatorThread:
+class SimulatorThread:
     """The simulator on its own event loop in a daemon thread."""
 
     def __init__(self, config: SimulatorConfig) -> None:
@@ -164,9 +164,7 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    sim = _SimulatorThread(
-        SimulatorConfig(host="127.0.0.1", port=0, seed=seed, symbols=SIM_SYMBOLS)
-    )
+    sim = SimulatorThread(SimulatorConfig(host="127.0.0.1", port=0, seed=seed, symbols=SIM_SYMBOLS))
     urls = sim.start()
     console.print(f"simulator: Binance.US {urls.binance_ws}  Kraken {urls.kraken_ws}")
     agents: list[dict[str, Any]] = []
