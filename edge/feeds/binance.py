@@ -18,14 +18,14 @@ resynced from a fresh snapshot.
 
 from __future__ import annotations
 
-from collections import deque
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from edge.feeds.base import ExchangeFeed, register
+from edge.feeds._snapshot_sync import SnapshotSyncFeed, SyncState
+from edge.feeds.base import register
 from shared.book import OrderBook, to_ticks
 from shared.errors import BookError, MessageError
 from shared.marketdata import FeedEventKind, Trade
@@ -41,7 +41,6 @@ QUOTE_CURRENCIES: tuple[str, ...] = tuple(sorted(_QUOTES.split(), key=len, rever
 REST_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 """The ``limit`` values ``/api/v3/depth`` accepts."""
 
-MAX_BUFFERED_DIFFS = 10_000
 """Diffs kept per symbol while a snapshot is outstanding. Dropping the oldest is
 safe: a snapshot older than what is left is detected as stale and refetched."""
 
@@ -71,23 +70,8 @@ def split_native(native: str) -> str:
     return native
 
 
-class _SyncState:
-    """Where one symbol is in the snapshot + diff procedure."""
-
-    __slots__ = ("buffer", "last_u", "loaded", "requested", "synced")
-
-    def __init__(self) -> None:
-        self.buffer: deque[tuple[int, int, list[Any], list[Any], int, int]] = deque(
-            maxlen=MAX_BUFFERED_DIFFS
-        )
-        self.last_u = 0
-        self.loaded = False  # a snapshot is in the book, waiting for the diff that bridges it
-        self.synced = False  # bridged: the book matches the exchange as of ``last_u``
-        self.requested = False
-
-
 @register
-class BinanceFeed(ExchangeFeed):
+class BinanceFeed(SnapshotSyncFeed):
     """Binance spot public market data: ``@depth@100ms`` books and ``@trade`` prints.
 
     The streams go in the combined-stream URL, so nothing is sent after connecting
@@ -108,7 +92,6 @@ class BinanceFeed(ExchangeFeed):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._unified: dict[str, str] = {s.replace("/", ""): s for s in self.symbols}
-        self._sync: dict[str, _SyncState] = {}
         self.ignored: dict[str, int] = {}
         """Known streams that are not consumed (bookTicker, kline, ...), by kind."""
         self.dropped: dict[str, int] = {}
@@ -160,20 +143,6 @@ class BinanceFeed(ExchangeFeed):
 
     # -- sync state ---------------------------------------------------------------
 
-    def is_synced(self, symbol: str) -> bool:
-        state = self._sync.get(symbol)
-        return state is not None and state.synced
-
-    def mark_unsynced(self, symbol: str) -> None:
-        """Forget the book and any buffered diffs; the next diff asks for a snapshot."""
-        state = self._sync.get(symbol)
-        if state is not None:
-            state.synced = state.loaded = state.requested = False
-            state.buffer.clear()
-        book = self.books.get(symbol)
-        if book is not None:
-            book.clear()
-
     def _book(self, symbol: str) -> OrderBook:
         book = self.books.get(symbol)
         if book is None:
@@ -185,23 +154,6 @@ class BinanceFeed(ExchangeFeed):
                 depth=self.depth,
             )
         return book
-
-    def _state(self, symbol: str) -> _SyncState:
-        state = self._sync.get(symbol)
-        if state is None:
-            state = self._sync[symbol] = _SyncState()
-        return state
-
-    def _request(self, symbol: str, state: _SyncState) -> None:
-        if not state.requested:
-            state.requested = True
-            self.sink.request_snapshot(self, symbol)
-
-    def _resync(self, symbol: str, detail: str) -> None:
-        """Distrust the book, say so, and start over from a fresh snapshot."""
-        self.mark_unsynced(symbol)
-        self.event(symbol, _RESYNC, detail)
-        self._request(symbol, self._state(symbol))
 
     # -- messages -------------------------------------------------------------------
 
@@ -260,7 +212,7 @@ class BinanceFeed(ExchangeFeed):
     def _diff(
         self,
         symbol: str,
-        state: _SyncState,
+        state: SyncState,
         diff: tuple[int, int, list[Any], list[Any], int, int],
     ) -> None:
         """Route one diff through the procedure; may raise for a malformed level."""
@@ -270,22 +222,22 @@ class BinanceFeed(ExchangeFeed):
             self._request(symbol, state)
             return
         first, last = diff[0], diff[1]
-        if last <= state.last_u:
+        if last <= state.last_seq:
             self.dropped[symbol] = self.dropped.get(symbol, 0) + 1
             return
         if not state.synced:
-            if first > state.last_u + 1:
+            if first > state.last_seq + 1:
                 self.event(
                     symbol,
                     FeedEventKind.STALE_SNAPSHOT,
-                    f"snapshot lastUpdateId={state.last_u} but oldest diff starts at U={first}",
+                    f"snapshot lastUpdateId={state.last_seq} but oldest diff starts at U={first}",
                 )
                 self.mark_unsynced(symbol)
                 state.buffer.append(diff)
                 self._request(symbol, state)
                 return
-        elif first != state.last_u + 1:
-            self.event(symbol, _GAP, f"expected U={state.last_u + 1}, got U={first} u={last}")
+        elif first != state.last_seq + 1:
+            self.event(symbol, _GAP, f"expected U={state.last_seq + 1}, got U={first} u={last}")
             self._resync(symbol, "sequence gap")
             state.buffer.append(diff)
             return
@@ -303,7 +255,7 @@ class BinanceFeed(ExchangeFeed):
     def _apply(
         self,
         symbol: str,
-        state: _SyncState,
+        state: SyncState,
         diff: tuple[int, int, list[Any], list[Any], int, int],
     ) -> None:
         _, last, bids, asks, ts, recv_ns = diff
@@ -314,7 +266,7 @@ class BinanceFeed(ExchangeFeed):
             set_bid(to_ticks(price, pd), to_ticks(size, sd))
         for price, size in asks:
             set_ask(to_ticks(price, pd), to_ticks(size, sd))
-        state.last_u = book.sequence = last
+        state.last_seq = book.sequence = last
         book.ts_exchange_ns = ts * 1_000_000
         book.ts_recv_ns = recv_ns
         self.stats[symbol].level_updates += len(bids) + len(asks)
@@ -373,7 +325,7 @@ class BinanceFeed(ExchangeFeed):
             self.event(symbol, _MALFORMED, f"snapshot: {type(exc).__name__}: {exc}")
             self.mark_unsynced(symbol)
             return
-        book.sequence = state.last_u = last_id
+        book.sequence = state.last_seq = last_id
         book.ts_recv_ns = recv_ns
         state.loaded = True
         stats.snapshots += 1

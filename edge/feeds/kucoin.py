@@ -23,14 +23,14 @@ as a failed checksum and resyncs the symbol.
 from __future__ import annotations
 
 import inspect
-from collections import deque
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from edge.feeds.base import ExchangeFeed, register
+from edge.feeds._snapshot_sync import SnapshotSyncFeed, SyncState
+from edge.feeds.base import register
 from shared.book import DEFAULT_DECIMALS, OrderBook, to_ticks
 from shared.errors import BookError, MessageError, TemporaryError
 from shared.marketdata import FeedEventKind, Trade
@@ -38,7 +38,6 @@ from shared.marketdata import FeedEventKind, Trade
 MAX_TOPICS_PER_SUBSCRIBE = 100
 """KuCoin accepts at most 100 symbols in one subscribe message."""
 
-MAX_BUFFERED_DIFFS = 10_000
 """Diffs kept per symbol while a snapshot is outstanding; a snapshot older than
 the oldest one left is detected as stale and refetched."""
 
@@ -60,21 +59,8 @@ Diff = tuple[int, int, list[Any], list[Any], int, int]
 """(sequenceStart, sequenceEnd, asks, bids, exchange time ms, receive ns)."""
 
 
-class _SyncState:
-    """Where one symbol is in the snapshot + diff procedure."""
-
-    __slots__ = ("buffer", "loaded", "requested", "seq", "synced")
-
-    def __init__(self) -> None:
-        self.buffer: deque[Diff] = deque(maxlen=MAX_BUFFERED_DIFFS)
-        self.seq = 0
-        self.loaded = False  # a snapshot is in the book, waiting for the diff that bridges it
-        self.synced = False  # bridged: the book matches the exchange as of ``seq``
-        self.requested = False
-
-
 @register
-class KucoinFeed(ExchangeFeed):
+class KucoinFeed(SnapshotSyncFeed):
     """KuCoin spot public market data: level-2 books, matches and tickers."""
 
     name: ClassVar[str] = "kucoin"
@@ -90,7 +76,6 @@ class KucoinFeed(ExchangeFeed):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._sync: dict[str, _SyncState] = {}
         self._endpoint = ""
         self._token = ""
         self._request_id = 0
@@ -193,37 +178,6 @@ class KucoinFeed(ExchangeFeed):
 
     # -- sync state ---------------------------------------------------------------
 
-    def is_synced(self, symbol: str) -> bool:
-        state = self._sync.get(symbol)
-        return state is not None and state.synced
-
-    def mark_unsynced(self, symbol: str) -> None:
-        """Forget the book and any buffered diffs; the next diff asks for a snapshot."""
-        state = self._sync.get(symbol)
-        if state is not None:
-            state.synced = state.loaded = state.requested = False
-            state.buffer.clear()
-        book = self.books.get(symbol)
-        if book is not None:
-            book.clear()
-
-    def _state(self, symbol: str) -> _SyncState:
-        state = self._sync.get(symbol)
-        if state is None:
-            state = self._sync[symbol] = _SyncState()
-        return state
-
-    def _request(self, symbol: str, state: _SyncState) -> None:
-        if not state.requested:
-            state.requested = True
-            self.sink.request_snapshot(self, symbol)
-
-    def _resync(self, symbol: str, detail: str) -> None:
-        """Distrust the book, say so, and start over from a fresh snapshot."""
-        self.mark_unsynced(symbol)
-        self.event(symbol, _RESYNC, detail)
-        self._request(symbol, self._state(symbol))
-
     # -- messages -------------------------------------------------------------------
 
     def on_message(self, raw: str | bytes, recv_ns: int) -> None:
@@ -287,7 +241,7 @@ class KucoinFeed(ExchangeFeed):
             raise MessageError("changes.asks/bids must be lists and time an integer")
         self._diff(symbol, self._state(symbol), (start, end, asks, bids, ts, recv_ns))
 
-    def _diff(self, symbol: str, state: _SyncState, diff: Diff) -> None:
+    def _diff(self, symbol: str, state: SyncState, diff: Diff) -> None:
         """Route one diff through the procedure; may raise for a malformed change."""
         if not state.loaded:
             self._check_changes(diff[2], diff[3])
@@ -295,23 +249,25 @@ class KucoinFeed(ExchangeFeed):
             self._request(symbol, state)
             return
         start, end = diff[0], diff[1]
-        if end <= state.seq:
+        if end <= state.last_seq:
             self.dropped[symbol] = self.dropped.get(symbol, 0) + 1
             return
         if not state.synced:
-            if start > state.seq + 1:
+            if start > state.last_seq + 1:
                 self.event(
                     symbol,
                     FeedEventKind.STALE_SNAPSHOT,
-                    f"snapshot sequence={state.seq} but oldest diff starts at {start}",
+                    f"snapshot sequence={state.last_seq} but oldest diff starts at {start}",
                 )
                 self.mark_unsynced(symbol)
                 state.buffer.append(diff)
                 self._request(symbol, state)
                 return
-        elif start != state.seq + 1:
+        elif start != state.last_seq + 1:
             self.event(
-                symbol, FeedEventKind.GAP, f"expected start={state.seq + 1}, got {start}..{end}"
+                symbol,
+                FeedEventKind.GAP,
+                f"expected start={state.last_seq + 1}, got {start}..{end}",
             )
             self._resync(symbol, "sequence gap")
             state.buffer.append(diff)
@@ -326,21 +282,21 @@ class KucoinFeed(ExchangeFeed):
             for price, size, seq in changes:
                 to_ticks(price, dec), to_ticks(size, dec), int(seq)
 
-    def _apply(self, symbol: str, state: _SyncState, diff: Diff) -> None:
+    def _apply(self, symbol: str, state: SyncState, diff: Diff) -> None:
         start, end, asks, bids, ts, recv_ns = diff
         book = self.books[symbol]
         dec = self.decimals
         applied = 0
         # Only the diff that straddles the snapshot holds changes the book already
         # has; past it every change is newer, so its sequence need not be parsed.
-        floor = state.seq if start <= state.seq else 0
+        floor = state.last_seq if start <= state.last_seq else 0
         for changes, setter in ((asks, book.set_ask), (bids, book.set_bid)):
             for price, size, seq in changes:
                 if price == "0" or (floor and int(seq) <= floor):
                     continue
                 setter(to_ticks(price, dec), to_ticks(size, dec))
                 applied += 1
-        state.seq = book.sequence = end
+        state.last_seq = book.sequence = end
         book.ts_exchange_ns = ts * 1_000_000
         book.ts_recv_ns = recv_ns
         self.stats[symbol].level_updates += applied
@@ -355,7 +311,7 @@ class KucoinFeed(ExchangeFeed):
         state = self._sync.get(symbol)
         if state is None or not (state.synced or state.loaded):
             return
-        if int(data["sequence"]) != state.seq:
+        if int(data["sequence"]) != state.last_seq:
             return  # the ticker describes another moment than the book; nothing to compare
         dec = self.decimals
         book = self.books[symbol]
@@ -371,7 +327,8 @@ class KucoinFeed(ExchangeFeed):
         self.event(
             symbol,
             FeedEventKind.CHECKSUM_FAILED,
-            f"ticker at sequence {state.seq}: {expected} != {book.best_bid()}/{book.best_ask()}",
+            f"ticker at sequence {state.last_seq}: {expected} != "
+            f"{book.best_bid()}/{book.best_ask()}",
         )
         self._resync(symbol, "ticker disagrees with book")
 
@@ -425,7 +382,7 @@ class KucoinFeed(ExchangeFeed):
             self.event(symbol, _MALFORMED, f"snapshot: {type(exc).__name__}: {exc}")
             self.mark_unsynced(symbol)
             return
-        book.sequence = state.seq = seq
+        book.sequence = state.last_seq = seq
         book.ts_recv_ns = recv_ns
         state.loaded = True
         stats.snapshots += 1
