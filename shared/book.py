@@ -33,14 +33,22 @@ def to_ticks(text: str, decimals: int) -> int:
     Exact: raises :class:`MessageError` if the string has non-zero digits beyond
     ``decimals`` or is not a plain decimal number (no exponent, no sign games).
     """
-    whole, _, frac = text.partition(".")
-    if len(frac) > decimals:
-        extra = frac[decimals:]
-        if extra.strip("0"):
-            raise MessageError(f"{text!r} has more than {decimals} decimals")
-        frac = frac[:decimals]
-    digits = whole + frac + "0" * (decimals - len(frac))
-    if not digits.isdigit() or not (whole or frac):
+    dot = text.find(".")
+    if dot > 0 and len(text) - dot - 1 == decimals:
+        # The common case (exchanges that print a fixed number of decimals): one
+        # C-level replace instead of split, pad and join. A second '.' survives
+        # the single replace and fails isdigit below.
+        digits = text.replace(".", "", 1)
+    else:
+        whole, _, frac = text.partition(".")
+        if len(frac) > decimals:
+            if frac[decimals:].strip("0"):
+                raise MessageError(f"{text!r} has more than {decimals} decimals")
+            frac = frac[:decimals]
+        if not (whole or frac):
+            raise MessageError(f"{text!r} is not a non-negative decimal number")
+        digits = whole + frac + "0" * (decimals - len(frac))
+    if not digits.isdigit():
         raise MessageError(f"{text!r} is not a non-negative decimal number")
     return int(digits)
 
