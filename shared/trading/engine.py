@@ -1,0 +1,267 @@
+"""The trading loop shared by live paper trading and backtests.
+
+Market events come in (book updates, trades, closed candles, timer ticks); each
+goes to the broker first (so resting orders fill against what just happened),
+then to every strategy. What a strategy returns goes through the risk manager to
+the broker; every order change, fill and rejection goes to the ledger; every
+fill updates the strategy's own portfolio.
+
+A strategy that raises is isolated: the exception is recorded as a rejection
+with reason ``strategy_error``, the strategy is paused after
+``max_strategy_errors`` consecutive errors, and the others go on.
+Time comes only from the injected clock, so a replay makes the same trades.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from shared.book import OrderBook
+from shared.clock import Clock
+from shared.marketdata import Candle, Trade
+from shared.trading.types import (
+    CancelIntent,
+    Fill,
+    Instrument,
+    Order,
+    OrderIntent,
+    OrderUpdate,
+    Rejection,
+)
+
+log = logging.getLogger("shared.trading")
+
+Key = tuple[str, str]
+"""(exchange, symbol)."""
+
+Intent = OrderIntent | CancelIntent
+
+
+class BrokerLike(Protocol):
+    """What the engine needs of the paper broker (``shared.trading.broker``)."""
+
+    def submit(self, order: Order) -> OrderUpdate: ...
+    def cancel(self, order_id: int, reason: str) -> OrderUpdate: ...
+    def on_book(self, book: OrderBook) -> OrderUpdate: ...
+    def on_trade(self, trade: Trade) -> OrderUpdate: ...
+    def on_candle(self, candle: Candle) -> OrderUpdate: ...
+    def on_time(self, now_ns: int) -> OrderUpdate: ...
+    def open_orders(self, strategy: str | None = None) -> list[Order]: ...
+
+
+class PortfolioLike(Protocol):
+    """What the engine needs of a strategy's portfolio (``shared.trading.portfolio``)."""
+
+    strategy: str
+
+    def apply(self, fill: Fill) -> None: ...
+    def update_mark(self, key: Key, price: Decimal) -> None: ...
+
+
+class RiskLike(Protocol):
+    """What the engine needs of the risk manager (``shared.trading.risk``)."""
+
+    def check(
+        self,
+        intent: OrderIntent,
+        portfolio: PortfolioLike,
+        book: OrderBook | None,
+        instrument: Instrument,
+        open_orders: Sequence[Order],
+    ) -> Order | Rejection: ...
+
+    def after_fill(self, portfolio: PortfolioLike, fill: Fill) -> list[Intent]: ...
+    def on_time(self, portfolios: Iterable[PortfolioLike], now_ns: int) -> list[Intent]: ...
+
+
+class StrategyLike(Protocol):
+    """What the engine needs of a strategy (``shared.trading.strategy.Strategy``)."""
+
+    name: str
+
+    def on_book(self, book: OrderBook) -> Sequence[Intent] | None: ...
+    def on_trade(self, trade: Trade) -> Sequence[Intent] | None: ...
+    def on_candle(self, candle: Candle) -> Sequence[Intent] | None: ...
+    def on_fill(self, fill: Fill) -> Sequence[Intent] | None: ...
+    def on_order(self, order: Order) -> None: ...
+    def on_time(self, now_ns: int) -> Sequence[Intent] | None: ...
+
+
+class LedgerLike(Protocol):
+    """Where everything the broker and risk manager did is recorded."""
+
+    def record(self, update: OrderUpdate) -> None: ...
+
+
+@dataclass
+class EngineStats:
+    events: int = 0
+    intents: int = 0
+    orders: int = 0
+    fills: int = 0
+    rejections: int = 0
+    strategy_errors: dict[str, int] = field(default_factory=dict)
+
+
+class TradingEngine:
+    """Routes market events through broker, strategies, risk and ledger."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        broker: BrokerLike,
+        risk: RiskLike,
+        strategies: Sequence[StrategyLike],
+        portfolios: dict[str, PortfolioLike],
+        instruments: dict[Key, Instrument],
+        ledger: LedgerLike,
+        *,
+        books: dict[Key, OrderBook] | None = None,
+        max_strategy_errors: int = 3,
+    ) -> None:
+        self.clock = clock
+        self.broker = broker
+        self.risk = risk
+        self.strategies = list(strategies)
+        self.portfolios = portfolios
+        self.instruments = instruments
+        self.ledger = ledger
+        self.books: dict[Key, OrderBook] = books if books is not None else {}
+        self.max_strategy_errors = max_strategy_errors
+        self.paused: set[str] = set()
+        self.stats = EngineStats()
+        self._consecutive_errors: dict[str, int] = {}
+
+    # -- market events ----------------------------------------------------------------
+
+    def on_book(self, book: OrderBook) -> None:
+        key = (book.exchange, book.symbol)
+        self.books[key] = book
+        self.stats.events += 1
+        self._handle(self.broker.on_book(book))
+        for strategy in self.strategies:
+            if strategy.name not in self.paused:
+                self._run(strategy, strategy.on_book, book)
+
+    def on_trade(self, trade: Trade) -> None:
+        self.stats.events += 1
+        key = (trade.exchange, trade.symbol)
+        for portfolio in self.portfolios.values():
+            portfolio.update_mark(key, trade.price)
+        self._handle(self.broker.on_trade(trade))
+        for strategy in self.strategies:
+            if strategy.name not in self.paused:
+                self._run(strategy, strategy.on_trade, trade)
+
+    def on_candle(self, candle: Candle) -> None:
+        self.stats.events += 1
+        key = (candle.exchange, candle.symbol)
+        self._handle(self.broker.on_candle(candle))
+        for portfolio in self.portfolios.values():
+            portfolio.update_mark(key, candle.close)
+        for strategy in self.strategies:
+            if strategy.name not in self.paused:
+                self._run(strategy, strategy.on_candle, candle)
+
+    def on_time(self) -> None:
+        """A timer tick: pending orders arrive, breakers look at equity, strategies tick."""
+        now = self.clock.time_ns()
+        self._handle(self.broker.on_time(now))
+        self._intents(self.risk.on_time(self.portfolios.values(), now))
+        for strategy in self.strategies:
+            if strategy.name not in self.paused:
+                self._run(strategy, strategy.on_time, now)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _run(self, strategy: StrategyLike, handler: object, arg: object) -> None:
+        try:
+            intents = handler(arg)  # type: ignore[operator]
+        except Exception as exc:  # a strategy's bug must not stop the others
+            self._strategy_error(strategy.name, exc)
+            return
+        self._consecutive_errors[strategy.name] = 0
+        if intents:
+            self._intents(intents)
+
+    def _strategy_error(self, name: str, exc: Exception) -> None:
+        count = self._consecutive_errors.get(name, 0) + 1
+        self._consecutive_errors[name] = count
+        self.stats.strategy_errors[name] = self.stats.strategy_errors.get(name, 0) + 1
+        log.warning("strategy %s raised %s: %s", name, type(exc).__name__, exc)
+        detail = f"{type(exc).__name__}: {exc}"
+        if count >= self.max_strategy_errors:
+            self.paused.add(name)
+            detail += f" (paused after {count} consecutive errors)"
+        self._handle(
+            OrderUpdate(
+                rejections=[
+                    Rejection(name, "", "", "strategy_error", detail, self.clock.time_ns())
+                ]
+            )
+        )
+
+    def _intents(self, intents: Iterable[Intent]) -> None:
+        for intent in intents:
+            self.stats.intents += 1
+            if isinstance(intent, CancelIntent):
+                self._handle(self.broker.cancel(intent.order_id, f"cancelled by {intent.strategy}"))
+                continue
+            key = (intent.exchange, intent.symbol)
+            portfolio = self.portfolios.get(intent.strategy)
+            instrument = self.instruments.get(key)
+            if portfolio is None or instrument is None:
+                reason = "unknown_strategy" if portfolio is None else "unknown_symbol"
+                self._handle(
+                    OrderUpdate(
+                        rejections=[
+                            Rejection(
+                                intent.strategy, intent.exchange, intent.symbol, reason,
+                                f"no portfolio or instrument for {intent.strategy} {key}",
+                                self.clock.time_ns(),
+                            )
+                        ]
+                    )
+                )
+                continue
+            outcome = self.risk.check(
+                intent, portfolio, self.books.get(key), instrument,
+                self.broker.open_orders(intent.strategy),
+            )
+            if isinstance(outcome, Rejection):
+                self._handle(OrderUpdate(rejections=[outcome]))
+            else:
+                self.stats.orders += 1
+                self._handle(self.broker.submit(outcome))
+
+    def _handle(self, update: OrderUpdate) -> None:
+        if not update:
+            return
+        self.stats.fills += len(update.fills)
+        self.stats.rejections += len(update.rejections)
+        self.ledger.record(update)
+        follow_ups: list[Intent] = []
+        for fill in update.fills:
+            portfolio = self.portfolios.get(fill.strategy)
+            if portfolio is None:
+                continue
+            portfolio.apply(fill)
+            follow_ups += self.risk.after_fill(portfolio, fill)
+        by_name = {s.name: s for s in self.strategies}
+        for order in update.orders:
+            strategy = by_name.get(order.strategy)
+            if strategy is not None:
+                try:
+                    strategy.on_order(order)
+                except Exception as exc:  # isolated like any other handler
+                    self._strategy_error(strategy.name, exc)
+        for fill in update.fills:
+            strategy = by_name.get(fill.strategy)
+            if strategy is not None and strategy.name not in self.paused:
+                self._run(strategy, strategy.on_fill, fill)
+        if follow_ups:
+            self._intents(follow_ups)
