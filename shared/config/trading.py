@@ -58,7 +58,8 @@ class StrategyConfig(ConfigModel):
 
     name: str = Field(description="Instance name (unique): it names the portfolio and its rows.")
     kind: str = Field(
-        description="Strategy plugin: model, imbalance, mean_reversion, trend, market_maker, fallback, or a dropped-in file's name."
+        description="Strategy plugin: model, imbalance, mean_reversion, trend, market_maker, "
+        "fallback, or the name of a dropped-in strategy file."
     )
     exchange: str = Field(description="Exchange whose books it trades.")
     symbols: list[str] = Field(
