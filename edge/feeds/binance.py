@@ -26,7 +26,7 @@ import orjson
 
 from edge.feeds._snapshot_sync import SnapshotSyncFeed, SyncState
 from edge.feeds.base import register
-from shared.book import OrderBook, to_ticks
+from shared.book import OrderBook, levels_to_ticks, to_ticks
 from shared.errors import BookError, MessageError
 from shared.marketdata import FeedEventKind, Trade
 
@@ -317,8 +317,8 @@ class BinanceFeed(SnapshotSyncFeed):
             if type(last_id) is not int:
                 raise MessageError(f"lastUpdateId {last_id!r} is not an integer")
             pd, sd = self.price_decimals, self.size_decimals
-            bids = [(to_ticks(p, pd), to_ticks(s, sd)) for p, s, *_ in snap["bids"]]
-            asks = [(to_ticks(p, pd), to_ticks(s, sd)) for p, s, *_ in snap["asks"]]
+            bids = levels_to_ticks(snap["bids"], pd, sd)
+            asks = levels_to_ticks(snap["asks"], pd, sd)
             book = self._book(symbol)
             book.load_snapshot(bids, asks)
         except _MALFORMED_ERRORS as exc:
