@@ -110,7 +110,7 @@ def whole_path(
 
 
 def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> list[str]:
-    from bench import collect_bench
+    from bench import collect_bench, trading_bench
 
     console.print("steady-state collection against the simulator ...")
     collect_lines = collect_bench.section(30.0)
@@ -164,4 +164,5 @@ def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> li
         *path_rows,
         "",
         *collect_lines,
+        *trading_bench.section(),
     ]

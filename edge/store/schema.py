@@ -77,4 +77,96 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX raw_messages_time ON raw_messages (ts_recv_ns);
         """,
     ),
+    (
+        "0002_paper_trading",
+        # The paper-trading ledger. Append-only: an order's every change is a new
+        # order_events row (its state is the last one), so the sync's "rows after
+        # id N" sees every change and a crash can only lose whole trailing groups.
+        """
+        CREATE TABLE paper_portfolios (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            strategy TEXT NOT NULL,
+            quote TEXT NOT NULL,
+            starting_balance TEXT NOT NULL,
+            ts_ns INTEGER NOT NULL
+        );
+        CREATE INDEX paper_portfolios_strategy ON paper_portfolios (strategy);
+
+        CREATE TABLE order_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            order_id INTEGER NOT NULL,
+            strategy TEXT NOT NULL,
+            exchange TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+            type TEXT NOT NULL,
+            tif TEXT NOT NULL,
+            post_only INTEGER NOT NULL,
+            qty TEXT NOT NULL,
+            price TEXT,
+            stop_price TEXT,
+            status TEXT NOT NULL,
+            filled_qty TEXT NOT NULL,
+            avg_price TEXT NOT NULL,
+            fees TEXT NOT NULL,
+            queue_ahead TEXT NOT NULL,
+            parent_id INTEGER,
+            oco_id INTEGER,
+            bracket_stop TEXT,
+            bracket_take TEXT,
+            tag TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_ns INTEGER NOT NULL,
+            arrive_ns INTEGER NOT NULL,
+            ts_ns INTEGER NOT NULL
+        );
+        CREATE INDEX order_events_order ON order_events (order_id);
+        CREATE INDEX order_events_time ON order_events (strategy, ts_ns);
+
+        CREATE TABLE fills (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            order_id INTEGER NOT NULL,
+            strategy TEXT NOT NULL,
+            exchange TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+            price TEXT NOT NULL,
+            qty TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            liquidity TEXT NOT NULL,
+            ts_ns INTEGER NOT NULL
+        );
+        CREATE INDEX fills_order ON fills (order_id);
+        CREATE INDEX fills_time ON fills (strategy, ts_ns);
+
+        CREATE TABLE risk_rejections (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            strategy TEXT NOT NULL,
+            exchange TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            order_id INTEGER,
+            ts_ns INTEGER NOT NULL
+        );
+        CREATE INDEX risk_rejections_time ON risk_rejections (strategy, ts_ns);
+
+        CREATE TABLE portfolio_state (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            strategy TEXT NOT NULL,
+            ts_ns INTEGER NOT NULL,
+            cash TEXT NOT NULL,
+            positions_value TEXT NOT NULL,
+            equity TEXT NOT NULL,
+            realized TEXT NOT NULL,
+            unrealized TEXT NOT NULL,
+            fees TEXT NOT NULL,
+            drawdown TEXT NOT NULL,
+            exposure TEXT NOT NULL,
+            peak_equity TEXT NOT NULL,
+            open_positions INTEGER NOT NULL
+        );
+        CREATE INDEX portfolio_state_time ON portfolio_state (strategy, ts_ns);
+        """,
+    ),
 ]

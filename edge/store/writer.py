@@ -7,6 +7,10 @@ in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` with ``executemany`` per table.
 Committing per message would cost one WAL append and fsync-able page write per
 row: on a Pi's SD card that is both the bottleneck and the wear.
 
+Rows that must stand or fall together (one step of the paper-trading ledger)
+go in as one group with :meth:`StoreWriter.put_many`; a group never straddles
+two commits.
+
 The queue is bounded by rows and by (approximate) bytes so a stalled disk
 cannot eat the Pi's memory; a producer that finds it full waits briefly, then
 the row is dropped and counted (and logged): the event loop must not freeze
@@ -24,6 +28,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -58,8 +63,34 @@ INSERTS: dict[str, str] = {
     "raw_messages": (
         "INSERT INTO raw_messages (exchange, kind, url, ts_recv_ns, data) VALUES (?, ?, ?, ?, ?)"
     ),
+    "paper_portfolios": (
+        "INSERT INTO paper_portfolios (strategy, quote, starting_balance, ts_ns) "
+        "VALUES (?, ?, ?, ?)"
+    ),
+    "order_events": (
+        "INSERT INTO order_events (order_id, strategy, exchange, symbol, side, type, tif, "
+        "post_only, qty, price, stop_price, status, filled_qty, avg_price, fees, queue_ahead, "
+        "parent_id, oco_id, bracket_stop, bracket_take, tag, reason, created_ns, arrive_ns, "
+        "ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "fills": (
+        "INSERT INTO fills (order_id, strategy, exchange, symbol, side, price, qty, fee, "
+        "liquidity, ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "risk_rejections": (
+        "INSERT INTO risk_rejections (strategy, exchange, symbol, reason, detail, order_id, "
+        "ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "portfolio_state": (
+        "INSERT INTO portfolio_state (strategy, ts_ns, cash, positions_value, equity, realized, "
+        "unrealized, fees, drawdown, exposure, peak_equity, open_positions) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
 }
 """The statement for each table the writer fills (trades and candles are idempotent)."""
+
+_GROUP = "\0group"
+"""Queue entry holding several rows that must land in one commit (``put_many``)."""
 
 ROW_OVERHEAD_BYTES = 256
 """Rough memory of a queued row beyond its long strings (tuple, ints, short strs)."""
@@ -249,6 +280,42 @@ class StoreWriter:
             if queued == 1 or queued >= self.commit_max_rows:
                 self._wake.notify()
 
+    def put_many(self, rows: Sequence[tuple[str, tuple[Any, ...]]], extra_bytes: int = 0) -> None:
+        """Queue ``(table, row)`` pairs that must be committed together or not at all.
+
+        The group is one queue entry, so no batch boundary can fall inside it: a
+        crash leaves all of it or none of it. Unlike :meth:`put` it is never
+        dropped: it waits for room as long as the writer is alive, because these
+        are rows whose loss would corrupt what is rebuilt from them (the paper
+        ledger), and they come a few at a time, not at market-data rates.
+        """
+        if not rows:
+            return
+        for table, _ in rows:
+            if table not in INSERTS:
+                raise ValueError(f"no insert statement for table {table!r}")
+        cost = ROW_OVERHEAD_BYTES * len(rows) + extra_bytes
+        with self._lock:
+            waited = False
+            while True:
+                if self._error is not None:
+                    raise self._error
+                if self._closing:
+                    raise StoreWriterError(f"{self.path}: store writer is closed")
+                if not self._full(cost):
+                    break
+                if not waited:
+                    waited = True
+                    self._stats.backpressure_waits += 1
+                self._wake.notify()
+                self._room.wait(1.0)
+            self._queue.append((_GROUP, tuple(rows), cost))
+            self._pending_bytes += cost
+            self._enqueued += 1
+            queued = len(self._queue)
+            if queued == 1 or queued >= self.commit_max_rows:
+                self._wake.notify()
+
     def _full(self, cost: int) -> bool:
         return len(self._queue) >= self.queue_max_rows or (
             self._pending_bytes + cost > self.queue_max_bytes and bool(self._queue)
@@ -380,7 +447,11 @@ class StoreWriter:
     def _commit(self, batch: list[tuple[str, tuple[Any, ...], int]]) -> None:
         groups: dict[str, list[tuple[Any, ...]]] = {}
         for table, row, _ in batch:
-            groups.setdefault(table, []).append(row)
+            if table == _GROUP:
+                for member_table, member_row in row:
+                    groups.setdefault(member_table, []).append(member_row)
+            else:
+                groups.setdefault(table, []).append(row)
         for attempt in range(_LOCKED_RETRIES + 1):
             try:
                 self._commit_groups(groups)

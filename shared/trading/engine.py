@@ -134,7 +134,9 @@ class TradingEngine:
         self.max_strategy_errors = max_strategy_errors
         self.paused: set[str] = set()
         self.stats = EngineStats()
-        self._consecutive_errors: dict[str, int] = {}
+        # Counted per (strategy, hook): a strategy whose on_candle always raises is
+        # paused even though its on_book keeps succeeding in between.
+        self._consecutive_errors: dict[tuple[str, str], int] = {}
 
     # -- market events ----------------------------------------------------------------
 
@@ -171,6 +173,9 @@ class TradingEngine:
         """A timer tick: pending orders arrive, breakers look at equity, strategies tick."""
         now = self.clock.time_ns()
         self._handle(self.broker.on_time(now))
+        ledger_tick = getattr(self.ledger, "on_time", None)
+        if ledger_tick is not None:  # the SQLite ledger snapshots portfolios on a timer
+            ledger_tick(now)
         self._intents(self.risk.on_time(self.portfolios.values(), now))
         for strategy in self.strategies:
             if strategy.name not in self.paused:
@@ -182,18 +187,21 @@ class TradingEngine:
         try:
             intents = handler(arg)  # type: ignore[operator]
         except Exception as exc:  # a strategy's bug must not stop the others
-            self._strategy_error(strategy.name, exc)
+            self._strategy_error(strategy.name, exc, getattr(handler, "__name__", "hook"))
             return
-        self._consecutive_errors[strategy.name] = 0
+        if self._consecutive_errors:  # empty unless something failed: keeps this path cheap
+            key = (strategy.name, getattr(handler, "__name__", "hook"))
+            if self._consecutive_errors.get(key):
+                self._consecutive_errors[key] = 0
         if intents:
             self._intents(intents)
 
-    def _strategy_error(self, name: str, exc: Exception) -> None:
-        count = self._consecutive_errors.get(name, 0) + 1
-        self._consecutive_errors[name] = count
+    def _strategy_error(self, name: str, exc: Exception, hook: str = "on_order") -> None:
+        count = self._consecutive_errors.get((name, hook), 0) + 1
+        self._consecutive_errors[(name, hook)] = count
         self.stats.strategy_errors[name] = self.stats.strategy_errors.get(name, 0) + 1
-        log.warning("strategy %s raised %s: %s", name, type(exc).__name__, exc)
-        detail = f"{type(exc).__name__}: {exc}"
+        log.warning("strategy %s %s raised %s: %s", name, hook, type(exc).__name__, exc)
+        detail = f"{hook}: {type(exc).__name__}: {exc}"
         if count >= self.max_strategy_errors:
             self.paused.add(name)
             detail += f" (paused after {count} consecutive errors)"

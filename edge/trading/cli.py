@@ -1,0 +1,301 @@
+"""``tickerml backtest``: stored market data through the live paper-trading engine.
+
+A thin layer: :mod:`edge.trading.sources` reads the events,
+:mod:`shared.trading.backtest` runs them, :mod:`edge.trading.report` writes
+what came out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from shared.errors import ConfigError, OperationalError
+
+DATE_HELP = "UTC date (2023-03-01) or time (2023-03-01T12:00[:00][Z])."
+
+
+def parse_time(text: str, option: str, *, end: bool = False) -> int:
+    """Nanoseconds since the epoch; a bare date given to ``--to`` means the end of that day."""
+    value = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+            if end:
+                return int((day + timedelta(days=1)).timestamp()) * 1_000_000_000 - 1
+            return int(day.timestamp()) * 1_000_000_000
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a date or time ({DATE_HELP})", param_hint=option
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000) * 1_000
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    """``k=v`` pairs; each value is read as a YAML scalar (``12``, ``0.5``, ``null``, ``true``)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--param")
+        try:
+            params[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise click.BadParameter(f"{item!r}: {exc}", param_hint="--param") from None
+    return params
+
+
+def _decimal(text: str, option: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise click.BadParameter(f"{text!r} is not a number", param_hint=option) from None
+    if not value.is_finite() or value < 0:
+        raise click.BadParameter(f"{text!r} must be a finite number >= 0", param_hint=option)
+    return value
+
+
+@click.command(name="backtest")
+@click.option("--strategy", "strategies", multiple=True, required=True,
+              help="Strategy kind (trend, mean_reversion, ...) or the name of a strategy in "
+              "the config's trading.strategies; repeat to run several side by side.")
+@click.option("--symbol", required=True, help="Unified symbol, e.g. BTC/USDT.")
+@click.option("--exchange", required=True, help="Exchange name as stored, e.g. binanceus.")
+@click.option("--from", "start", required=True, help=f"Start, {DATE_HELP}")
+@click.option("--to", "end", required=True,
+              help=f"End (a bare date: the end of that day), {DATE_HELP}")
+@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Edge or hub store (SQLite) to read; default: the config's store.")
+@click.option("-c", "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Edge config: its store, trading.strategies/broker/risk and market metadata.")
+@click.option("--capture", "captures", multiple=True, type=click.Path(path_type=Path),
+              help="Capture files to replay instead of the store's raw messages (repeatable).")
+@click.option("--source", type=click.Choice(["auto", "raw", "snapshots", "candles"]),
+              default="auto", show_default=True,
+              help="Event source; auto takes the most detailed one with data in the window.")
+@click.option("--param", "params", multiple=True, help="Strategy parameter key=value (repeatable).")
+@click.option("--balance", default="10000", show_default=True,
+              help="Starting paper balance per strategy, in quote currency.")
+@click.option("--fee", default=None, help="Maker and taker fee as a fraction (0.001 = 0.1%), "
+              "overriding market metadata.")
+@click.option("--slippage-bps", type=click.FloatRange(min=0), default=None,
+              help="Candle mode: slippage added to the next open (default: broker config).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Folder for trades.csv, equity.png and report.html "
+              "(default: backtests/<exchange>_<symbol>_<from>_<to>).")
+@click.option("--no-plot", is_flag=True, help="Skip the PNG (and the plot in the HTML).")
+def backtest_command(
+    strategies: tuple[str, ...], symbol: str, exchange: str, start: str, end: str,
+    db_path: Path | None, config_file: Path | None, captures: tuple[Path, ...], source: str,
+    params: tuple[str, ...], balance: str, fee: str | None, slippage_bps: float | None,
+    as_json: bool, out_dir: Path | None, no_plot: bool,
+) -> None:
+    """Replay stored books, trades and candles (edge or hub store) through the same
+    broker, risk manager and strategies as live paper trading, deterministically,
+    and report total return, CAGR, Sharpe, Sortino, max drawdown, win rate, profit
+    factor, exposure, turnover, fees, the trade list and the equity curve."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from edge.trading import sources
+    from edge.trading.report import (
+        ReportMeta,
+        print_summary,
+        result_json,
+        source_note,
+        write_reports,
+    )
+    from shared.trading.backtest import Backtest, merge_events
+
+    start_ns = parse_time(start, "--from")
+    end_ns = parse_time(end, "--to", end=True)
+    if end_ns <= start_ns:
+        raise click.BadParameter(f"{end!r} is not after {start!r}", param_hint="--to")
+    config, store = _resolve_store(config_file, db_path, captures)
+    conn = _open_readonly(store) if store is not None else None
+    where = f"{store or 'captures'} {exchange}:{symbol}"
+    try:
+        if captures:
+            kind: sources.SourceKind = "raw"
+            events = sources.capture_events(list(captures), exchange, symbol, start_ns, end_ns)
+            if conn is not None:
+                events = merge_events(
+                    events, sources.candle_events(conn, exchange, symbol, start_ns, end_ns)
+                )
+        else:
+            assert conn is not None
+            counts = sources.available(conn, exchange, symbol, start_ns, end_ns)
+            kind = sources.choose_source(counts, source, where)
+            events = sources.store_events(conn, kind, exchange, symbol, start_ns, end_ns)
+        bt_config, instrument_note = _backtest_config(
+            config, conn, strategies, exchange, symbol, start_ns, end_ns,
+            candle_mode=kind == "candles",
+            params=parse_params(params),
+            balance=_positive(_decimal(balance, "--balance"), "--balance"),
+            fee=None if fee is None else _decimal(fee, "--fee"),
+            slippage_bps=slippage_bps,
+        )
+        backtest = Backtest(bt_config)
+        console = Console(stderr=True)
+        with Progress(
+            TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[events]:,} events"), TimeRemainingColumn(),
+            console=console, transient=True, disable=not console.is_terminal,
+        ) as bar:
+            task = bar.add_task("backtest", total=end_ns - start_ns, events=0)
+
+            def progress(done: int, ts_ns: int) -> None:
+                bar.update(task, completed=ts_ns - start_ns, events=done)
+
+            result = backtest.run(events, progress=progress)
+    except sqlite3.DatabaseError as exc:
+        raise OperationalError(f"{store}: cannot read the store ({exc})") from None
+    finally:
+        if conn is not None:
+            conn.close()
+    meta = ReportMeta(
+        exchange=exchange, symbol=symbol, source=kind,
+        store=str(store) if store is not None else ", ".join(map(str, captures)),
+        instrument=instrument_note,
+        notes=[source_note(result, kind, bt_config.broker.candle_slippage_bps)],
+    )
+    if result.events == 0:
+        meta.notes.append("No events in the window: the figures describe an idle portfolio.")
+    if out_dir is None:
+        stamp = f"{start[:10]}_{end[:10]}"
+        out_dir = Path("backtests") / f"{exchange}_{symbol.replace('/', '-')}_{stamp}"
+    files = write_reports(out_dir, result, meta, plot=not no_plot)
+    if as_json:
+        click.echo(json.dumps(result_json(result, meta, files), indent=2))
+        return
+    print_summary(result, meta, Console())
+    for label, path in files.items():
+        click.echo(f"{label}: {path}")
+
+
+def _positive(value: Decimal, option: str) -> Decimal:
+    if value <= 0:
+        raise click.BadParameter("must be > 0", param_hint=option)
+    return value
+
+
+
+def _resolve_store(
+    config_file: Path | None, db_path: Path | None, captures: tuple[Path, ...]
+) -> tuple[Any, Path | None]:
+    """(edge config or None, store file or None); errors name the file or option."""
+    config = None
+    if config_file is not None:
+        from edge.cli import load_edge_config
+
+        config = load_edge_config(config_file)
+    if db_path is not None:
+        if not db_path.exists():
+            raise OperationalError(f"{db_path}: no such store (--db)")
+        return config, db_path
+    if config is not None:
+        from edge.store.writer import database_path
+
+        path = database_path(config.data_dir, config.store)
+        if not path.exists():
+            raise OperationalError(
+                f"{config_file}: store.path points to {path}, which does not exist"
+            )
+        return config, path
+    if captures:
+        return None, None
+    raise click.UsageError("give --db PATH, -c edge.yaml or --capture FILE")
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    # Read-only: a backtest may run while the agent writes (WAL lets both).
+    from edge.store.db import connect
+
+    return connect(path, readonly=True)
+
+
+def _strategy_configs(
+    config: Any, names: tuple[str, ...], exchange: str, symbol: str,
+    params: dict[str, Any], balance: Decimal,
+) -> list[Any]:
+    """A configured strategy by name (scoped to the symbol), else a kind with ``params``."""
+    from shared.config.trading import StrategyConfig
+
+    trading = getattr(config, "trading", None)
+    configured = {s.name: s for s in trading.strategies} if trading is not None else {}
+    out = []
+    for name in names:
+        found = configured.get(name)
+        if found is not None:
+            merged = {**found.params, **params}
+            out.append(found.model_copy(update={
+                "exchange": exchange, "symbols": [symbol], "params": merged,
+            }))
+        else:
+            out.append(StrategyConfig(
+                name=name, kind=name, exchange=exchange, symbols=[symbol],
+                starting_balance=balance, params=params,
+            ))
+    return out
+
+
+def _backtest_config(
+    config: Any, conn: sqlite3.Connection | None, names: tuple[str, ...], exchange: str,
+    symbol: str, start_ns: int, end_ns: int, *, candle_mode: bool, params: dict[str, Any],
+    balance: Decimal, fee: Decimal | None, slippage_bps: float | None,
+) -> tuple[Any, str]:
+    """The backtest's config and a line saying where the instrument came from."""
+    from edge.trading import sources
+    from shared.config.trading import BrokerConfig, RiskConfig
+    from shared.trading.backtest import BacktestConfig
+
+    trading = getattr(config, "trading", None)
+    broker = trading.broker if trading is not None else BrokerConfig()
+    risk = trading.risk if trading is not None else RiskConfig()
+    if slippage_bps is not None:
+        broker = broker.model_copy(update={"candle_slippage_bps": slippage_bps})
+    instrument = None
+    origin = "inferred from stored prices and sizes"
+    if config is not None:
+        cache = Path(config.data_dir) / "markets"
+        instrument = sources.metadata_instrument(cache, exchange, symbol)
+        origin = f"market metadata {cache}"
+    if instrument is None:
+        if conn is None:
+            raise OperationalError(
+                f"no market metadata for {exchange}:{symbol} and no store to infer tick and "
+                "lot from: give -c edge.yaml (after `tickerml edge markets`) or --db"
+            )
+        instrument = sources.inferred_instrument(conn, exchange, symbol)
+        origin = "inferred from stored prices and sizes"
+    if fee is not None:
+        from dataclasses import replace
+
+        instrument = replace(instrument, maker_fee=fee, taker_fee=fee)
+        origin += ", fee from --fee"
+    note = (
+        f"tick {instrument.tick_size}, lot {instrument.lot_size}, maker {instrument.maker_fee}, "
+        f"taker {instrument.taker_fee} ({origin})"
+    )
+    strategies = _strategy_configs(config, names, exchange, symbol, params, balance)
+    try:
+        bt = BacktestConfig(
+            strategies=strategies, instruments={(exchange, symbol): instrument},
+            start_ns=start_ns, end_ns=end_ns, broker=broker, risk=risk,
+            candle_mode=candle_mode,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return bt, note

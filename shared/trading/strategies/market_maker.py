@@ -1,0 +1,152 @@
+"""A two-sided market maker: post-only quotes around the microprice, skewed by inventory.
+
+Quotes sit ``spread_bps / 2`` either side of the microprice, both shifted down
+by ``skew_bps * inventory / max_inventory`` (bps of the microprice): holding
+inventory makes the ask more attractive and the bid less, which leans the next
+fills towards flat. Spot paper trading is long only, so the ask is quoted only
+for inventory held and the bid only up to ``max_inventory``.
+
+Requoting (cancel every open quote, place new ones) happens when the microprice
+has moved more than ``requote_ticks`` ticks since the last quote, after a fill,
+or when no quotes are out. The book is looked at no more than every
+``min_requote_ms`` of clock time, so the updates in between cost a comparison.
+A book older than ``stale_ms`` (checked on book updates and on timer ticks)
+cancels the quotes: quotes left on a book nobody is watching are free options
+for the market.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field
+
+from shared.book import OrderBook
+from shared.trading.strategy import Intent, Intents, Strategy, StrategyContext, StrategyParams
+from shared.trading.types import Fill
+
+
+class MarketMakerParams(StrategyParams):
+    spread_bps: float = Field(10.0, gt=0, description="Full quoted spread (bps of microprice).")
+    quote_size: Decimal = Field(Decimal("0.001"), gt=0, description="Size of each quote (base).")
+    max_inventory: Decimal = Field(
+        Decimal("0.01"), gt=0, description="Most base units held; the bid stops at this."
+    )
+    skew_bps: float = Field(
+        10.0, ge=0, description="Quote shift at full inventory (bps of microprice)."
+    )
+    requote_ticks: int = Field(
+        5, ge=0, description="Requote when the microprice moved more than this many ticks."
+    )
+    min_requote_ms: int = Field(
+        100, ge=0, description="Look at the book (and requote) at most this often."
+    )
+    stale_ms: int = Field(2_000, gt=0, description="Cancel quotes on a book older than this.")
+
+
+@dataclass(slots=True)
+class _Quotes:
+    mid: float = 0.0
+    live: bool = False
+    filled: bool = False
+    next_eval_ns: int = 0
+
+
+class MarketMakerStrategy(Strategy[MarketMakerParams]):
+    """Inventory-skewed two-sided quoting."""
+
+    kind = "market_maker"
+    Params = MarketMakerParams
+
+    def __init__(
+        self, context: StrategyContext, params: MarketMakerParams | Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(context, params)
+        self._quotes = {s: _Quotes() for s in self.symbols}
+        self._stale_ns = self.params.stale_ms * 1_000_000
+        self._throttle_ns = self.params.min_requote_ms * 1_000_000
+
+    def on_book(self, book: OrderBook) -> Intents:
+        q = self._quotes.get(book.symbol)
+        if q is None or book.exchange != self.exchange:
+            return None
+        now = self.clock.time_ns()
+        if now < q.next_eval_ns:
+            return None
+        q.next_eval_ns = now + self._throttle_ns
+        if now - book.ts_recv_ns > self._stale_ns:
+            return self._pull(book.symbol, q)
+        bb, ba = book.best_bid(), book.best_ask()
+        if bb is None or ba is None:
+            return self._pull(book.symbol, q)
+        # The microprice in float: it only places quotes that are then put on the
+        # tick, and Decimal would cost more than the rest of the decision.
+        (bid_px, bid_sz), (ask_px, ask_sz) = bb, ba
+        micro = (bid_px * ask_sz + ask_px * bid_sz) / (bid_sz + ask_sz) * 10.0**-book.price_decimals
+        tick = float(self.tick(book.symbol))
+        if q.live and not q.filled and abs(micro - q.mid) <= self.params.requote_ticks * tick:
+            return None
+        return self._requote(book, q, micro)
+
+    def on_fill(self, fill: Fill) -> Intents:
+        q = self._quotes.get(fill.symbol)
+        if q is not None and fill.strategy == self.name:
+            q.filled = True
+        return None
+
+    def on_time(self, now_ns: int) -> Intents:
+        intents: list[Intent] = []
+        for symbol, q in self._quotes.items():
+            book = self.ctx.book(symbol)
+            if q.live and (book is None or now_ns - book.ts_recv_ns > self._stale_ns):
+                intents += self._pull(symbol, q) or ()
+        return intents or None
+
+    def quote_prices(self, book: OrderBook, micro: float) -> tuple[Decimal, Decimal]:
+        """(bid, ask) for the current inventory, on the tick and never crossing the book."""
+        p = self.params
+        symbol = book.symbol
+        inventory = float(self.ctx.position(symbol))
+        ratio = min(max(inventory / float(p.max_inventory), 0.0), 1.0)
+        shift = micro * p.skew_bps / 10_000 * ratio
+        half = micro * p.spread_bps / 20_000
+        bid = self.round_price(symbol, micro - half - shift)
+        ask = self.round_price(symbol, micro + half - shift, up=True)
+        tick = self.tick(symbol)
+        best_bid, best_ask = book.best_bid_price(), book.best_ask_price()
+        # Post-only: a quote that would cross is rejected, so keep it one tick off.
+        if best_ask is not None:
+            bid = min(bid, book.price(best_ask) - tick)
+        if best_bid is not None:
+            ask = max(ask, book.price(best_bid) + tick)
+        return bid, ask
+
+    def _requote(self, book: OrderBook, q: _Quotes, micro: float) -> Intents:
+        p = self.params
+        symbol = book.symbol
+        intents = self.cancel_all(symbol)
+        bid, ask = self.quote_prices(book, micro)
+        inventory = self.ctx.position(symbol)
+        bid_qty = min(p.quote_size, p.max_inventory - inventory)
+        ask_qty = min(p.quote_size, inventory)
+        if bid_qty > 0 and bid > 0:
+            intents.append(
+                self.limit(symbol, "buy", bid, qty=bid_qty, post_only=True, tag="market_maker: bid")
+            )
+        if ask_qty > 0:
+            intents.append(
+                self.limit(
+                    symbol, "sell", ask, qty=ask_qty, post_only=True, tag="market_maker: ask"
+                )
+            )
+        q.mid, q.live, q.filled = micro, True, False
+        return intents or None
+
+    def _pull(self, symbol: str, q: _Quotes) -> Intents:
+        if not q.live:
+            return None
+        q.live = False
+        return self.cancel_all(symbol) or None
