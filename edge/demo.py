@@ -3,9 +3,10 @@
 Today that is: the market simulator on loopback speaking Binance.US's and
 Kraken's wire protocols, and two agents — separate ``tickerml edge collect``
 processes, each with its own config and SQLite file — keeping exact books,
-trades, candles and snapshots. At the end the second agent's raw capture is
-replayed through the same parsers to show every Kraken checksum verifying.
-The MQTT broker and the hub join the demo with the sync issue.
+trades, candles and snapshots, and paper trading several strategies side by
+side against those books. At the end what the agents captured is replayed
+through the same parsers (every Kraken checksum verifying) and each strategy's
+paper ledger is summarised. The MQTT broker and the hub join with the sync issue.
 """
 
 from __future__ import annotations
@@ -36,8 +37,21 @@ from shared.config.simulator import SimulatorConfig
 
 SIM_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 AGENTS: list[dict[str, Any]] = [
-    {"agent_id": "pi-demo-1", "exchange": "binanceus", "symbols": ["BTC/USDT", "ETH/USDT"]},
-    {"agent_id": "pi-demo-2", "exchange": "kraken", "symbols": ["BTC/USDT", "SOL/USDT"]},
+    {
+        "agent_id": "pi-demo-1",
+        "exchange": "binanceus",
+        "symbols": ["BTC/USDT", "ETH/USDT"],
+        "strategies": [("maker-btc", "market_maker", ["BTC/USDT"]),
+                       ("flow", "imbalance", ["BTC/USDT", "ETH/USDT"])],
+    },
+    {
+        "agent_id": "pi-demo-2",
+        "exchange": "kraken",
+        "symbols": ["BTC/USDT", "SOL/USDT"],
+        "strategies": [("maker-sol", "market_maker", ["SOL/USDT"]),
+                       ("flow", "imbalance", ["BTC/USDT", "SOL/USDT"]),
+                       ("fallback", "fallback", ["BTC/USDT"])],
+    },
 ]
 TABLES = ("trades", "candles_1m", "book_snapshots", "feed_events")
 
@@ -98,6 +112,13 @@ def _agent_config(agent: dict[str, Any], urls: SimulatorUrls, data_dir: Path) ->
             }
         ],
         "store": {"snapshot_interval_s": 2, "commit_interval_s": 1},
+        "trading": {
+            "enabled": True,
+            "strategies": [
+                {"name": name, "kind": kind, "exchange": agent["exchange"], "symbols": symbols}
+                for name, kind, symbols in agent["strategies"]
+            ],
+        },
         "logging": {"level": "INFO", "file": "logs/edge.log"},
     }
 
@@ -253,4 +274,42 @@ def _summary(console: Console, agents: list[dict[str, Any]]) -> None:
             + json.dumps({t: counts.get(t, 0) for t in TABLES})
             + f"  db={agent['db']}"
         )
-    console.print("Next issues add the paper-trading engine, MQTT sync to the hub and news.")
+    console.rule("paper trading (paper money only), from each agent's ledger")
+    table = Table()
+    for column in ("agent", "strategy", "orders", "fills", "rejections", "equity", "realized",
+                   "fees"):
+        table.add_column(column, justify="left" if column in ("agent", "strategy") else "right")
+    for agent in agents:
+        for row in _paper_rows(agent["db"]):
+            table.add_row(agent["agent_id"], *row)
+    console.print(table)
+    console.print("Next issues add MQTT sync to the hub, news sentiment and the model.")
+
+
+def _paper_rows(db: Path) -> list[tuple[str, ...]]:
+    """Per strategy: distinct orders, fills, rejections and the last portfolio state."""
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = []
+        names = [r[0] for r in conn.execute("SELECT strategy FROM paper_portfolios ORDER BY id")]
+        for name in names:
+            orders = conn.execute(
+                "SELECT count(DISTINCT order_id) FROM order_events WHERE strategy = ?", (name,)
+            ).fetchone()[0]
+            fills = conn.execute(
+                "SELECT count(*) FROM fills WHERE strategy = ?", (name,)
+            ).fetchone()[0]
+            rejected = conn.execute(
+                "SELECT count(*) FROM risk_rejections WHERE strategy = ?", (name,)
+            ).fetchone()[0]
+            state = conn.execute(
+                "SELECT equity, realized, fees FROM portfolio_state WHERE strategy = ? "
+                "ORDER BY id DESC LIMIT 1", (name,),
+            ).fetchone()
+            figures = [f"{float(v):,.4f}" for v in state] if state else ["-", "-", "-"]
+            rows.append((name, str(orders), str(fills), str(rejected), *figures))
+        return rows
+    finally:
+        conn.close()

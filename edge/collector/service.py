@@ -24,6 +24,7 @@ from edge.collector.runner import ConnectionRunner
 from edge.collector.sink import RawRecorder, StoreSink
 from edge.feeds import feed_class
 from edge.store.writer import StoreWriter, WriterStats, database_path
+from edge.trading.live import PaperTrading
 from shared.clock import Clock, LiveClock
 from shared.config.edge import EdgeConfig
 from shared.errors import ConfigError, OperationalError
@@ -88,6 +89,10 @@ class CollectorService:
         self.status_interval_s = status_interval_s
         self.writer = StoreWriter(self.db_path, config.store)
         self.store = StoreSink(self.writer, self.clock, config.store)
+        self.paper: PaperTrading | None = None
+        if config.trading.enabled:
+            self.paper = PaperTrading(config, self.writer, self.db_path, self.clock)
+            self.store.trading = self.paper
         names = [e.name for e in config.exchanges]
         self.recorder = RawRecorder(
             self.writer if config.store.raw_capture else None, capture_path, names
@@ -203,10 +208,14 @@ class CollectorService:
         # the first) that the next run could never correct.
         with contextlib.suppress(OperationalError):
             self.store.close_candles()
+        if self.store.trading is not None:
+            self.store._trade_safely(self.store.trading.close)
         self.recorder.close()
         self.writer.close()
         final = self.status()
         log.info("stopped: %s", final.line())
+        if self.paper is not None:
+            log.info("paper trading: %s", self.paper.summary())
         return final
 
     async def _ticker(self, stop: asyncio.Event) -> None:
@@ -220,6 +229,7 @@ class CollectorService:
                 return
             self.store.close_candles()
             self.store.take_snapshots(feeds)
+            self.store.tick_trading()
 
     async def _status_loop(self, stop: asyncio.Event) -> None:
         self.status()

@@ -8,8 +8,9 @@ writer it feeds is the one place rows cross to another thread.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edge.capture import CaptureWriter, RecordKind
 from edge.feeds.base import ExchangeFeed
@@ -19,6 +20,9 @@ from shared.candles import NS_PER_MS, CandleBuilder
 from shared.clock import Clock
 from shared.config.store import StoreConfig
 from shared.marketdata import FeedEvent, FeedEventKind, Trade
+
+if TYPE_CHECKING:
+    from edge.trading.live import PaperTrading
 
 log = logging.getLogger("edge.collector")
 
@@ -47,6 +51,8 @@ class StoreSink:
         self.snapshots = 0
         self.book_updates = 0
         self.events: dict[str, int] = {}
+        self.trading: PaperTrading | None = None
+        """Paper trading fed from the same books, trades and candles, when enabled."""
 
     def on_trade(self, trade: Trade) -> None:
         self.trades += 1
@@ -58,6 +64,10 @@ class StoreSink:
         for candle in builder.add(trade):
             self.candles += 1
             self.writer.put_candle(candle)
+            if self.trading is not None:
+                self._trade_safely(self.trading.on_candle, candle)
+        if self.trading is not None:
+            self._trade_safely(self.trading.on_trade, trade)
 
     def on_event(self, event: FeedEvent) -> None:
         kind = str(event.kind)
@@ -74,6 +84,26 @@ class StoreSink:
         # changes up to 10 times a second per symbol and only one state per
         # interval is kept.
         self.book_updates += 1
+        if self.trading is not None:
+            self._trade_safely(self.trading.on_book, book)
+
+    def tick_trading(self) -> None:
+        """The paper-trading timer: order arrivals, circuit breakers, ledger snapshots."""
+        if self.trading is not None:
+            self._trade_safely(self.trading.on_time)
+
+    def _trade_safely(self, handler: Callable[..., None], *args: Any) -> None:
+        """Run a paper-trading handler; a failure stops trading, never collection.
+
+        The engine already isolates strategies; what reaches here is the engine's
+        own failure (e.g. a ledger invariant broken), after which its books can't
+        be trusted: trading stops with the reason logged, and data keeps flowing.
+        """
+        try:
+            handler(*args)
+        except Exception:
+            log.exception("paper trading stopped: the engine failed; collection goes on")
+            self.trading = None
 
     def close_candles(self) -> None:
         """Close every candle whose minute (plus the grace) has passed by the clock.
@@ -86,6 +116,8 @@ class StoreSink:
             for candle in builder.close_before(now_ms):
                 self.candles += 1
                 self.writer.put_candle(candle)
+                if self.trading is not None:
+                    self._trade_safely(self.trading.on_candle, candle)
 
     def take_snapshots(self, feeds: Iterable[ExchangeFeed]) -> None:
         """Store the top levels of every synced book whose interval is due."""

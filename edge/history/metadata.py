@@ -20,14 +20,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import ccxt
 
 from edge.history.numbers import exact_decimal
 from shared.clock import Clock, LiveClock
 from shared.errors import OperationalError, TemporaryError
+
+if TYPE_CHECKING:
+    import ccxt
 
 SUPPORTED_EXCHANGES = ("binanceus", "binance", "coinbase", "kraken", "kucoin")
 CACHE_FORMAT_VERSION = 1
@@ -117,6 +118,8 @@ def tick_from_precision(value: object, precision_mode: int) -> Decimal | None:
     TICK_SIZE gives the tick itself; DECIMAL_PLACES gives a count of decimals
     (2 -> 0.01); SIGNIFICANT_DIGITS has no fixed tick, so ``None``.
     """
+    import ccxt  # lazily: ccxt costs ~60 MB and only network paths need it
+
     if value is None:
         return None
     if precision_mode == ccxt.TICK_SIZE:
@@ -184,6 +187,8 @@ def public_exchange(
     requests by the exchange's documented limit. Only spot markets are loaded:
     TickerML's symbols are spot pairs, and it saves the futures endpoints' calls.
     """
+    import ccxt  # lazily: ccxt costs ~60 MB and only network paths need it
+
     if name not in SUPPORTED_EXCHANGES:
         raise OperationalError(
             f"{name}: unsupported exchange for market data (use one of: "
@@ -211,6 +216,8 @@ def fetch_markets(exchange: ccxt.Exchange) -> dict[str, MarketInfo]:
     Raises ``TemporaryError`` when the exchange can't be reached (retry later)
     and ``OperationalError`` when it answered something unusable.
     """
+    import ccxt  # lazily: ccxt costs ~60 MB and only network paths need it
+
     name = str(exchange.id)
     try:
         markets = exchange.load_markets(reload=True)
@@ -231,6 +238,8 @@ def write_cache(
     path: Path, exchange: str, fetched_at_ms: int, markets: Mapping[str, MarketInfo]
 ) -> None:
     """Write the cache atomically: a reader never sees half a file."""
+    import ccxt  # lazily: ccxt costs ~60 MB and only network paths need it
+
     doc = {
         "format": CACHE_FORMAT_VERSION,
         "exchange": exchange,

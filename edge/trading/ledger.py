@@ -154,10 +154,12 @@ class SqliteLedger:
         self._dirty.update(fill.strategy for fill in update.fills)
         self.writer.put_many(rows)
 
-    def on_time(self, now_ns: int) -> None:
-        """Snapshot portfolios that filled since the last one, and all of them every interval."""
+    def on_time(self, now_ns: int, *, force: bool = False) -> None:
+        """Snapshot portfolios that filled since the last one, and all of them every
+        interval (or now, with ``force``: at shutdown)."""
         due = (
-            self._last_states_ns is None
+            force
+            or self._last_states_ns is None
             or now_ns - self._last_states_ns >= self.state_interval_ns
         )
         if due:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from decimal import Decimal
 import sys
 import types
 from collections.abc import Iterator
@@ -105,6 +106,8 @@ def default_text(field: FieldInfo) -> str:
         return "*required*"
     if isinstance(value, ConfigModel):
         return "see below"
+    if isinstance(value, Decimal):
+        return f"`{value}`"
     return f"`{json.dumps(value)}`"
 
 

@@ -12,6 +12,7 @@ from shared.config.history import HistoryConfig
 from shared.config.logging import LoggingConfig
 from shared.config.simulator import SimulatorConfig
 from shared.config.store import StoreConfig
+from shared.config.trading import TradingConfig
 
 
 class EdgeConfig(ConfigModel):
@@ -35,6 +36,9 @@ class EdgeConfig(ConfigModel):
     )
     history: HistoryConfig = Field(
         default_factory=HistoryConfig, description="Market metadata and backfill."
+    )
+    trading: TradingConfig = Field(
+        default_factory=TradingConfig, description="Paper trading while collecting."
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
 
