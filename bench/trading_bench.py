@@ -100,6 +100,10 @@ class Decoded:
     def book_events(self) -> int:
         return sum(1 for _, kind, _ in self.events if kind == BOOK)
 
+    @property
+    def span_ns(self) -> int:
+        return self.events[-1][0] - self.events[0][0] if self.events else 0
+
     def candles(self) -> list[Event]:
         return [event for event in self.events if event[1] == CANDLE]
 
@@ -264,7 +268,8 @@ def engine(
                result.stats.orders)
 
 
-def run(messages: int, runs: int = 3) -> list[Row]:
+def run(messages: int, runs: int = 3) -> tuple[list[Row], float]:
+    """Every row, and the minutes of market time the capture spans."""
     with tempfile.TemporaryDirectory() as tmp:
         capture = Path(tmp) / "sim-binanceus.jsonl"
         write_capture(capture, EXCHANGE, messages=messages, seed=11, symbols=(SYMBOL,))
@@ -288,12 +293,12 @@ def run(messages: int, runs: int = 3) -> list[Row]:
             )
         # Breakdown: each strategy on its own (one run each, engine path).
         rows += [engine(decoded, (kind,), f"engine path: {kind} alone") for kind in KINDS]
-    return rows
+    return rows, decoded.span_ns / 60e9
 
 
 def section(messages: int = 60_000, runs: int = 3) -> list[str]:
     """The Markdown section for docs/benchmarks.md."""
-    rows = run(messages, runs)
+    rows, minutes = run(messages, runs)
     books, bare, full, end_to_end = rows[0], rows[1], rows[2], rows[5]
     verdict = "meets" if full.book_rate >= TARGET else "is below"
     params = "; ".join(
@@ -303,8 +308,7 @@ def section(messages: int = 60_000, runs: int = 3) -> list[str]:
         "## Paper trading through replay (issue 3)",
         "",
         f"A {messages:,}-message simulator capture of Binance.US {SYMBOL} (about "
-        f"{(full.events and (rows[2].events))and ''}"
-        f"{_span_minutes(rows):.0f} minutes of market time, a book update every 100 ms) "
+        f"{minutes:.0f} minutes of market time, a book update every 100 ms) "
         "through the backtest runner and the live `TradingEngine`: paper broker, risk "
         f"manager, portfolios and the five shipped strategies ({', '.join(KINDS)}), each "
         "with its own portfolio, and 1-minute candles built from the capture's trades. "
@@ -340,13 +344,6 @@ def section(messages: int = 60_000, runs: int = 3) -> list[str]:
         "",
     ]
     return lines
-
-
-def _span_minutes(rows: list[Row]) -> float:
-    return _SPAN_NS[0] / 60e9 if _SPAN_NS else 0.0
-
-
-_SPAN_NS: list[int] = []
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from edge.trading.live import PaperTrading
 from shared.clock import Clock, LiveClock
 from shared.config.edge import EdgeConfig
 from shared.errors import ConfigError, OperationalError
+from shared.trading.arbitrage import ArbitrageDetector
 
 log = logging.getLogger("edge.collector")
 
@@ -89,6 +91,19 @@ class CollectorService:
         self.status_interval_s = status_interval_s
         self.writer = StoreWriter(self.db_path, config.store)
         self.store = StoreSink(self.writer, self.clock, config.store)
+        arb = config.trading.arbitrage
+        exchanges_per_symbol: dict[str, set[str]] = {}
+        for exchange in config.exchanges:
+            for symbol in exchange.symbols:
+                exchanges_per_symbol.setdefault(symbol, set()).add(exchange.name)
+        if arb.enabled and any(len(names) > 1 for names in exchanges_per_symbol.values()):
+            fee = Decimal(str(arb.taker_fee))
+            self.store.arbitrage = ArbitrageDetector(
+                self.clock,
+                {e.name: fee for e in config.exchanges},
+                latency_ms=arb.latency_ms,
+                min_edge_bps=arb.min_edge_bps,
+            )
         self.paper: PaperTrading | None = None
         if config.trading.enabled:
             self.paper = PaperTrading(config, self.writer, self.db_path, self.clock)
@@ -210,6 +225,7 @@ class CollectorService:
             self.store.close_candles()
         if self.store.trading is not None:
             self.store._trade_safely(self.store.trading.close)
+        self.store.close_arbitrage(everything=True)
         self.recorder.close()
         self.writer.close()
         final = self.status()
@@ -230,6 +246,7 @@ class CollectorService:
             self.store.close_candles()
             self.store.take_snapshots(feeds)
             self.store.tick_trading()
+            self.store.close_arbitrage()
 
     async def _status_loop(self, stop: asyncio.Event) -> None:
         self.status()

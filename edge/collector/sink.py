@@ -20,9 +20,16 @@ from shared.candles import NS_PER_MS, CandleBuilder
 from shared.clock import Clock
 from shared.config.store import StoreConfig
 from shared.marketdata import FeedEvent, FeedEventKind, Trade
+from shared.trading.arbitrage import ArbitrageDetector, ArbitrageOpportunity
 
 if TYPE_CHECKING:
     from edge.trading.live import PaperTrading
+
+ARBITRAGE_COLUMNS = (
+    "symbol", "buy_exchange", "sell_exchange", "start_ns", "end_ns", "duration_ns",
+    "buy_price", "sell_price", "size", "edge_bps", "profit", "max_edge_bps", "max_size",
+    "max_profit", "updates",
+)
 
 log = logging.getLogger("edge.collector")
 
@@ -53,6 +60,9 @@ class StoreSink:
         self.events: dict[str, int] = {}
         self.trading: PaperTrading | None = None
         """Paper trading fed from the same books, trades and candles, when enabled."""
+        self.arbitrage: ArbitrageDetector | None = None
+        """Cross-exchange detector, when two exchanges carry the same symbol."""
+        self.opportunities = 0
 
     def on_trade(self, trade: Trade) -> None:
         self.trades += 1
@@ -86,6 +96,20 @@ class StoreSink:
         self.book_updates += 1
         if self.trading is not None:
             self._trade_safely(self.trading.on_book, book)
+        if self.arbitrage is not None:
+            self._store_opportunities(self.arbitrage.on_book(book))
+
+    def _store_opportunities(self, closed: list[ArbitrageOpportunity]) -> None:
+        for opportunity in closed:
+            self.opportunities += 1
+            row = opportunity.as_row()
+            self.writer.put("arbitrage_opportunities", tuple(row[c] for c in ARBITRAGE_COLUMNS))
+
+    def close_arbitrage(self, *, everything: bool = False) -> None:
+        """Record opportunities whose books went stale (or all open ones, at shutdown)."""
+        if self.arbitrage is not None:
+            arb = self.arbitrage
+            self._store_opportunities(arb.close_all() if everything else arb.on_time())
 
     def tick_trading(self) -> None:
         """The paper-trading timer: order arrivals, circuit breakers, ledger snapshots."""

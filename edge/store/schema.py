@@ -169,4 +169,28 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX portfolio_state_time ON portfolio_state (strategy, ts_ns);
         """,
     ),
+    (
+        "0003_arbitrage",
+        """
+        CREATE TABLE arbitrage_opportunities (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            symbol TEXT NOT NULL,
+            buy_exchange TEXT NOT NULL,
+            sell_exchange TEXT NOT NULL,
+            start_ns INTEGER NOT NULL,
+            end_ns INTEGER,
+            duration_ns INTEGER,
+            buy_price TEXT NOT NULL,
+            sell_price TEXT NOT NULL,
+            size TEXT NOT NULL,
+            edge_bps REAL NOT NULL,
+            profit TEXT NOT NULL,
+            max_edge_bps REAL NOT NULL,
+            max_size TEXT NOT NULL,
+            max_profit TEXT NOT NULL,
+            updates INTEGER NOT NULL
+        );
+        CREATE INDEX arbitrage_time ON arbitrage_opportunities (symbol, start_ns);
+        """,
+    ),
 ]

@@ -86,6 +86,11 @@ INSERTS: dict[str, str] = {
         "unrealized, fees, drawdown, exposure, peak_equity, open_positions) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
+    "arbitrage_opportunities": (
+        "INSERT INTO arbitrage_opportunities (symbol, buy_exchange, sell_exchange, start_ns, "
+        "end_ns, duration_ns, buy_price, sell_price, size, edge_bps, profit, max_edge_bps, "
+        "max_size, max_profit, updates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
 }
 """The statement for each table the writer fills (trades and candles are idempotent)."""
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from decimal import Decimal
 import sys
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 

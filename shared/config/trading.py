@@ -75,6 +75,23 @@ class StrategyConfig(ConfigModel):
     )
 
 
+class ArbitrageConfig(ConfigModel):
+    """Cross-exchange arbitrage detection over the agent's books (records only, never trades)."""
+
+    enabled: bool = Field(
+        True, description="Record opportunities when two exchanges carry the same symbol."
+    )
+    taker_fee: float = Field(
+        0.001, ge=0, le=0.05, description="Taker fee assumed on both legs (fraction)."
+    )
+    latency_ms: float = Field(
+        50.0, ge=0, description="Latency to each exchange, for the adverse-move haircut (ms)."
+    )
+    min_edge_bps: float = Field(
+        0.0, ge=0, description="Only record opportunities whose net edge exceeds this (bps)."
+    )
+
+
 class TradingConfig(ConfigModel):
     """Paper trading on the agent: strategies side by side, one risk manager, one broker."""
 
@@ -84,6 +101,9 @@ class TradingConfig(ConfigModel):
     )
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="Paper broker model.")
     risk: RiskConfig = Field(default_factory=RiskConfig, description="Risk limits.")
+    arbitrage: ArbitrageConfig = Field(
+        default_factory=ArbitrageConfig, description="Cross-exchange arbitrage detector."
+    )
     strategies: list[StrategyConfig] = Field(
         default_factory=list, description="Strategy instances, each with its own portfolio."
     )
