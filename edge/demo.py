@@ -280,8 +280,8 @@ def _summary(console: Console, agents: list[dict[str, Any]]) -> None:
                    "fees"):
         table.add_column(column, justify="left" if column in ("agent", "strategy") else "right")
     for agent in agents:
-        for row in _paper_rows(agent["db"]):
-            table.add_row(agent["agent_id"], *row)
+        for paper_row in _paper_rows(agent["db"]):
+            table.add_row(agent["agent_id"], *paper_row)
     console.print(table)
     console.print("Next issues add MQTT sync to the hub, news sentiment and the model.")
 

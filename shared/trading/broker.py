@@ -87,6 +87,7 @@ from shared.trading.orders import (
     instrument_of,
 )
 from shared.trading.types import (
+    NO_UPDATE,
     Instrument,
     Liquidity,
     Order,
@@ -225,32 +226,40 @@ class PaperBroker:
         if market is None:
             market = self._orders.market(key)
         market.book = book
-        # The hot path: most book events touch no paper order at all.
-        if not (market.pending or market.resting or market.consumed) or self.candle_mode:
-            return OrderUpdate()
-        update = OrderUpdate()
+        if self.candle_mode:
+            return NO_UPDATE
+        # The hot path: most book events fill nothing; queues and the consumed overlay
+        # change in place and are not reported, so only an arrival makes an update.
         if market.consumed:
             prune_consumed(market, book)
         if market.resting:
             follow_queues(market, book)
-        if market.pending:
+        pending = market.pending
+        if pending:
             now = self.clock.time_ns()
-            if market.pending[0].arrive_ns <= now:
+            if pending[0].arrive_ns <= now:
+                update = OrderUpdate()
                 self._arrivals(market, now, update)
-        return update
+                return update
+        return NO_UPDATE
 
     def on_trade(self, trade: Trade) -> OrderUpdate:
         """A print: due orders arrive, resting limits fill from it, stops trigger."""
-        market = self._orders.markets.get((trade.exchange, trade.symbol))
+        market = self._markets.get((trade.exchange, trade.symbol))
         if market is None or self.candle_mode or not market.active():
-            return OrderUpdate()
+            return NO_UPDATE
         now = self.clock.time_ns()
-        update = OrderUpdate()
-        if market.book is not None and market.pending and market.pending[0].arrive_ns <= now:
-            self._arrivals(market, now, update)
         high, low = market.reach()
         price = trade.price
-        if high < price < low:  # the usual print: between every resting order and stop
+        pending = market.pending
+        due = market.book is not None and pending and pending[0].arrive_ns <= now
+        if not due and high < price < low:  # the usual print: between every order and stop
+            return NO_UPDATE
+        update = OrderUpdate()
+        if due:
+            self._arrivals(market, now, update)
+            high, low = market.reach()  # an arrival may have added a resting order or stop
+        if high < price < low:
             return update
         if market.resting:
             for rest, qty in print_fills(market, price, trade.size):
@@ -270,7 +279,7 @@ class PaperBroker:
     def on_time(self, now_ns: int) -> OrderUpdate:
         """Time passed with no market event: due orders arrive against the current books."""
         if self.candle_mode:
-            return OrderUpdate()
+            return NO_UPDATE
         due = [
             order
             for market in self._orders.markets.values()
@@ -279,7 +288,7 @@ class PaperBroker:
             if order.arrive_ns <= now_ns
         ]
         if not due:
-            return OrderUpdate()
+            return NO_UPDATE
         update = OrderUpdate()
         # Across markets too, orders reach the exchange in the order they were sent.
         for order in sorted(due, key=by_arrival):

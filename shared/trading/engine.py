@@ -15,15 +15,17 @@ Time comes only from the injected clock, so a replay makes the same trades.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.book import OrderBook
 from shared.clock import Clock
 from shared.marketdata import Candle, Trade
+from shared.trading.portfolio import Portfolio, is_valid_mark
 from shared.trading.types import (
+    NO_UPDATE,
     CancelIntent,
     Fill,
     Instrument,
@@ -107,8 +109,30 @@ class EngineStats:
     strategy_errors: dict[str, int] = field(default_factory=dict)
 
 
+Handler = Callable[[Any], Sequence[Intent] | None]
+
+_NOOP = "__tickerml_noop__"
+"""Set on a hook that does nothing (the strategy base's): the engine never calls it."""
+
+
+def _hooks(strategies: Sequence[StrategyLike], hook: str) -> list[tuple[str, Handler]]:
+    """(name, bound hook) of every strategy whose ``hook`` does something."""
+    out: list[tuple[str, Handler]] = []
+    for strategy in strategies:
+        handler = getattr(strategy, hook)
+        if not getattr(handler, _NOOP, False):
+            out.append((strategy.name, handler))
+    return out
+
+
 class TradingEngine:
-    """Routes market events through broker, strategies, risk and ledger."""
+    """Routes market events through broker, strategies, risk and ledger.
+
+    The strategies are fixed at construction: each event kind goes straight to
+    the hooks that do something with it (a hook marked as a no-op by the strategy
+    base class is never called), which is most of what a book event costs with
+    several strategies attached.
+    """
 
     def __init__(
         self,
@@ -137,37 +161,45 @@ class TradingEngine:
         # Counted per (strategy, hook): a strategy whose on_candle always raises is
         # paused even though its on_book keeps succeeding in between.
         self._consecutive_errors: dict[tuple[str, str], int] = {}
+        self._by_name = {s.name: s for s in self.strategies}
+        self._on_book = _hooks(self.strategies, "on_book")
+        self._on_trade = _hooks(self.strategies, "on_trade")
+        self._on_candle = _hooks(self.strategies, "on_candle")
+        self._on_time = _hooks(self.strategies, "on_time")
+        self._on_fill = dict(_hooks(self.strategies, "on_fill"))
+        self._marks = [p.update_mark for p in portfolios.values()]
+        # Every trade marks every portfolio: with only real portfolios the price is
+        # checked once and written to each one's marks, not checked once per portfolio.
+        self._mark_dicts = (
+            [p.marks for p in portfolios.values() if isinstance(p, Portfolio)]
+            if all(type(p) is Portfolio for p in portfolios.values())  # no override to bypass
+            else None
+        )
 
     # -- market events ----------------------------------------------------------------
 
     def on_book(self, book: OrderBook) -> None:
-        key = (book.exchange, book.symbol)
-        self.books[key] = book
+        self.books[(book.exchange, book.symbol)] = book
         self.stats.events += 1
-        self._handle(self.broker.on_book(book))
-        for strategy in self.strategies:
-            if strategy.name not in self.paused:
-                self._run(strategy, strategy.on_book, book)
+        update = self.broker.on_book(book)
+        if update is not NO_UPDATE:
+            self._handle(update)
+        if self._on_book:
+            self._dispatch(self._on_book, "on_book", book)
 
     def on_trade(self, trade: Trade) -> None:
         self.stats.events += 1
-        key = (trade.exchange, trade.symbol)
-        for portfolio in self.portfolios.values():
-            portfolio.update_mark(key, trade.price)
-        self._handle(self.broker.on_trade(trade))
-        for strategy in self.strategies:
-            if strategy.name not in self.paused:
-                self._run(strategy, strategy.on_trade, trade)
+        self._mark(trade.exchange, trade.symbol, trade.price)
+        update = self.broker.on_trade(trade)
+        if update is not NO_UPDATE:
+            self._handle(update)
+        self._dispatch(self._on_trade, "on_trade", trade)
 
     def on_candle(self, candle: Candle) -> None:
         self.stats.events += 1
-        key = (candle.exchange, candle.symbol)
         self._handle(self.broker.on_candle(candle))
-        for portfolio in self.portfolios.values():
-            portfolio.update_mark(key, candle.close)
-        for strategy in self.strategies:
-            if strategy.name not in self.paused:
-                self._run(strategy, strategy.on_candle, candle)
+        self._mark(candle.exchange, candle.symbol, candle.close)
+        self._dispatch(self._on_candle, "on_candle", candle)
 
     def on_time(self) -> None:
         """A timer tick: pending orders arrive, breakers look at equity, strategies tick."""
@@ -176,25 +208,41 @@ class TradingEngine:
         ledger_tick = getattr(self.ledger, "on_time", None)
         if ledger_tick is not None:  # the SQLite ledger snapshots portfolios on a timer
             ledger_tick(now)
-        self._intents(self.risk.on_time(self.portfolios.values(), now))
-        for strategy in self.strategies:
-            if strategy.name not in self.paused:
-                self._run(strategy, strategy.on_time, now)
+        intents = self.risk.on_time(self.portfolios.values(), now)
+        if intents:
+            self._intents(intents)
+        self._dispatch(self._on_time, "on_time", now)
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _run(self, strategy: StrategyLike, handler: object, arg: object) -> None:
-        try:
-            intents = handler(arg)  # type: ignore[operator]
-        except Exception as exc:  # a strategy's bug must not stop the others
-            self._strategy_error(strategy.name, exc, getattr(handler, "__name__", "hook"))
-            return
-        if self._consecutive_errors:  # empty unless something failed: keeps this path cheap
-            key = (strategy.name, getattr(handler, "__name__", "hook"))
-            if self._consecutive_errors.get(key):
-                self._consecutive_errors[key] = 0
-        if intents:
-            self._intents(intents)
+    def _mark(self, exchange: str, symbol: str, price: Decimal) -> None:
+        """The market's latest price for every portfolio (``PortfolioLike.update_mark``)."""
+        key = (exchange, symbol)
+        dicts = self._mark_dicts
+        if dicts is None:
+            for update_mark in self._marks:
+                update_mark(key, price)
+        elif is_valid_mark(price):
+            for marks in dicts:
+                marks[key] = price
+
+    def _dispatch(self, hooks: list[tuple[str, Handler]], hook: str, arg: object) -> None:
+        """Hand ``arg`` to each strategy's ``hook``; what they return goes to risk and broker."""
+        paused = self.paused
+        for name, handler in hooks:
+            if name in paused:
+                continue
+            try:
+                intents = handler(arg)
+            except Exception as exc:  # a strategy's bug must not stop the others
+                self._strategy_error(name, exc, hook)
+                continue
+            if self._consecutive_errors:  # empty unless something failed: keeps this path cheap
+                key = (name, hook)
+                if self._consecutive_errors.get(key):
+                    self._consecutive_errors[key] = 0
+            if intents:
+                self._intents(intents)
 
     def _strategy_error(self, name: str, exc: Exception, hook: str = "on_order") -> None:
         count = self._consecutive_errors.get((name, hook), 0) + 1
@@ -259,7 +307,7 @@ class TradingEngine:
                 continue
             portfolio.apply(fill)
             follow_ups += self.risk.after_fill(portfolio, fill)
-        by_name = {s.name: s for s in self.strategies}
+        by_name = self._by_name
         for order in update.orders:
             strategy = by_name.get(order.strategy)
             if strategy is not None:
@@ -268,8 +316,8 @@ class TradingEngine:
                 except Exception as exc:  # isolated like any other handler
                     self._strategy_error(strategy.name, exc)
         for fill in update.fills:
-            strategy = by_name.get(fill.strategy)
-            if strategy is not None and strategy.name not in self.paused:
-                self._run(strategy, strategy.on_fill, fill)
+            handler = self._on_fill.get(fill.strategy)
+            if handler is not None:
+                self._dispatch([(fill.strategy, handler)], "on_fill", fill)
         if follow_ups:
             self._intents(follow_ups)

@@ -1,13 +1,14 @@
 """A ledger kept in lists: backtests and tests record here instead of SQLite.
 
-Orders are mutable and the broker keeps changing the same objects, so each
-recorded order is a copy: the list is the order's history, like the
-``order_events`` table, not its current state repeated.
+The list of orders is each order's history, like the ``order_events`` table,
+not its current state repeated. That holds without copying here: the broker
+reports every order change as a snapshot copy taken at that moment
+(``OrderKeeper.emit``) and never touches it again, so the ledger keeps the
+objects it is handed (copying each again cost as much as the rest of recording).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 
 from shared.trading.portfolio import Portfolio, PortfolioState
@@ -19,7 +20,7 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self.orders: list[Order] = []
-        """Every order change, oldest first (copies, as they were at the time)."""
+        """Every order change, oldest first (the broker's snapshots, as they were then)."""
         self.fills: list[Fill] = []
         self.rejections: list[Rejection] = []
         self.states: list[PortfolioState] = []
@@ -28,7 +29,7 @@ class MemoryLedger:
     def record(self, update: OrderUpdate) -> None:
         """Keep every order change, fill and rejection of one broker step."""
         self.updates += 1
-        self.orders.extend(copy.copy(order) for order in update.orders)
+        self.orders.extend(update.orders)
         self.fills.extend(update.fills)
         self.rejections.extend(update.rejections)
 

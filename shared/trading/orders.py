@@ -10,7 +10,6 @@ rules; they are implemented here once for book and candle mode alike.
 from __future__ import annotations
 
 from bisect import insort
-from copy import copy
 from decimal import Decimal
 
 from shared.trading.instrument import Violation
@@ -198,7 +197,7 @@ class OrderKeeper:
     @staticmethod
     def emit(order: Order, update: OrderUpdate) -> None:
         """Report ``order`` as it is now: a copy, so later changes do not rewrite it."""
-        update.orders.append(copy(order))
+        update.orders.append(order.__copy__())
 
 
 NO_BOOK = Violation(

@@ -43,6 +43,11 @@ EXACT = Context(prec=100)
 ZERO = Decimal(0)
 
 
+def is_valid_mark(price: Decimal) -> bool:
+    """Whether ``price`` may mark a position (a NaN or non-positive print is ignored)."""
+    return price.is_finite() and price > 0
+
+
 class LedgerError(OperationalError):
     """The paper books do not balance, or a fill cannot apply: stop and inspect the ledger."""
 
@@ -154,11 +159,14 @@ class Portfolio:
 
     def update_mark(self, key: Key, price: Decimal) -> None:
         """The market's latest price for ``key`` (a trade print or a candle close)."""
-        if price.is_finite() and price > 0:
+        if is_valid_mark(price):
             self.marks[key] = price
 
-    def observe(self, now_ns: int) -> None:
-        """Sample equity: raise the peak, and start a new UTC day's loss budget at midnight."""
+    def observe(self, now_ns: int) -> Decimal:
+        """Sample equity: raise the peak, and start a new UTC day's loss budget at midnight.
+
+        Returns the equity sampled, so a caller that needs it next need not recompute it.
+        """
         equity = self.equity()
         if equity > self.peak_equity:
             self.peak_equity = equity
@@ -166,6 +174,7 @@ class Portfolio:
         if day != self.day:
             self.day = day
             self.day_start_equity = equity
+        return equity
 
     def reset_peak(self) -> None:
         """Forget the old high (after a circuit breaker is reset): drawdown restarts at 0."""
@@ -193,8 +202,19 @@ class Portfolio:
 
     def positions_value(self) -> Decimal:
         """Marked value of every position."""
+        if not self.positions:
+            return ZERO  # flat, the usual case: asked on every risk check and timer tick
         with localcontext(EXACT):
-            return sum((p.qty * self.mark(k) for k, p in self.positions.items()), ZERO)
+            return self._marked()
+
+    def _marked(self) -> Decimal:
+        """:meth:`positions_value`, for a caller already in the :data:`EXACT` context."""
+        marks = self.marks
+        total = ZERO
+        for key, position in self.positions.items():
+            mark = marks.get(key)
+            total += position.qty * (mark if mark is not None else position.avg_cost)
+        return total
 
     def unrealized(self) -> Decimal:
         """Marked value minus what the positions cost."""
@@ -203,12 +223,18 @@ class Portfolio:
 
     def equity(self) -> Decimal:
         """Cash plus marked positions."""
+        if not self.positions:
+            return self.cash
         with localcontext(EXACT):
-            return self.cash + self.positions_value()
+            return self.cash + self._marked()
 
-    def drawdown(self) -> Decimal:
-        """Fraction of peak equity lost since the peak (0 at a new high)."""
-        equity = self.equity()
+    def drawdown(self, equity: Decimal | None = None) -> Decimal:
+        """Fraction of peak equity lost since the peak (0 at a new high).
+
+        ``equity``: the current :meth:`equity` when the caller has it already.
+        """
+        if equity is None:
+            equity = self.equity()
         peak = max(self.peak_equity, equity)
         if peak <= 0:
             return ZERO

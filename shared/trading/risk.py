@@ -126,10 +126,13 @@ class RiskManager:
     def on_time(self, portfolios: Iterable[PortfolioLike], now_ns: int) -> list[Intent]:
         """Roll daily budgets at UTC midnight and trip breakers: flatten intents to run now."""
         intents: list[Intent] = []
+        paused = self.paused
         for portfolio in portfolios:
             p = _narrow(portfolio)
-            p.observe(now_ns)
-            intents += self._breaker(p, retry=True)
+            equity = p.observe(now_ns)
+            if equity >= p.peak_equity and p.strategy not in paused:
+                continue  # at a high, running: nothing to trip (the usual tick)
+            intents += self._breaker(p, retry=True, equity=equity)
         return intents
 
     # -- rules --------------------------------------------------------------------------
@@ -157,17 +160,22 @@ class RiskManager:
             if intent.strategy in self.paused:
                 raise Refused("circuit_breaker", self.paused[intent.strategy])
             self._check_book(book, now)
-        portfolio.observe(now)
+        # Sampled once: nothing below changes the portfolio, so every rule sees this equity.
+        equity = portfolio.observe(now)
         price, stop = rounded_prices(intent, instrument)
         bracket = rounded_bracket(intent, instrument)
         entry = entry_price(intent, price, stop, book)
         key = (intent.exchange, intent.symbol)
         fee_rate = max(instrument.maker_fee, instrument.taker_fee)
+        reserved = ZERO
         if intent.side == "sell":
             qty = self._sell_qty(intent, portfolio, key, open_orders, own)
         else:
-            self._check_entry_allowed(portfolio, key, open_orders)
-            qty = self._buy_qty(intent, portfolio, key, entry, bracket, open_orders, fee_rate)
+            self._check_entry_allowed(portfolio, key, open_orders, equity)
+            reserved = reserved_buys(open_orders, fee_rate, entry)
+            qty = self._buy_qty(
+                intent, portfolio, key, entry, bracket, open_orders, fee_rate, equity, reserved
+            )
         qty = round_qty(instrument, qty) if qty > 0 else qty
         if qty <= 0 or qty < instrument.min_qty:
             raise Refused(
@@ -184,7 +192,7 @@ class RiskManager:
                 f"{instrument.min_notional}",
             )
         if intent.side == "buy" and intent.qty is not None:
-            self._check_cash(portfolio, qty, entry, fee_rate, open_orders)
+            self._check_cash(portfolio, qty, entry, fee_rate, reserved)
         return Order(
             id=0, strategy=intent.strategy, exchange=intent.exchange, symbol=intent.symbol,
             side=intent.side, type=intent.type, qty=qty, price=price, stop_price=stop,
@@ -203,15 +211,17 @@ class RiskManager:
             )
 
     def _check_entry_allowed(
-        self, portfolio: Portfolio, key: Key, open_orders: Sequence[Order]
+        self, portfolio: Portfolio, key: Key, open_orders: Sequence[Order], equity: Decimal
     ) -> None:
-        drawdown = portfolio.drawdown()
+        drawdown = portfolio.drawdown(equity)
         if drawdown >= self._max_drawdown:
             raise Refused(
                 "max_drawdown",
                 f"drawdown {drawdown:.4%} reached the {self._max_drawdown:.2%} limit",
             )
-        loss = -portfolio.daily_pnl()
+        with localcontext(EXACT):
+            daily_pnl = equity - portfolio.day_start_equity  # daily_pnl(), from the equity in hand
+        loss = -daily_pnl
         budget = portfolio.day_start_equity * self._daily_loss
         if loss >= budget:
             raise Refused(
@@ -219,6 +229,8 @@ class RiskManager:
                 f"lost {loss} today, limit {budget} ({self._daily_loss:.2%} of "
                 f"{portfolio.day_start_equity})",
             )
+        if key in portfolio.positions:
+            return  # adding to a position held opens none
         markets = set(portfolio.positions)
         markets.update((o.exchange, o.symbol) for o in open_orders if o.side == "buy")
         if key not in markets and len(markets) >= self.config.max_open_positions:
@@ -262,8 +274,10 @@ class RiskManager:
         bracket: Bracket | None,
         open_orders: Sequence[Order],
         fee_rate: Decimal,
+        equity: Decimal,
+        reserved: Decimal,
     ) -> Decimal:
-        equity = portfolio.equity()
+        """The size to buy; ``reserved``: cash promised to open buys (``reserved_buys``)."""
         with localcontext(EXACT):
             if intent.qty is not None:
                 qty = intent.qty
@@ -277,20 +291,19 @@ class RiskManager:
                 else:
                     # No stop to measure risk against: the largest position, scaled.
                     qty = equity * self._max_position * intent.size_fraction / entry
-            reserved = reserved_buys(open_orders, fee_rate, entry)
-            pending_here = sum(
-                (o.remaining * (o.price or o.stop_price or entry) for o in open_orders
-                 if o.side == "buy" and o.is_open and (o.exchange, o.symbol) == key),
-                ZERO,
-            )
+            # One pass for both sums; exact (no rounding), so the order they add in
+            # does not change them.
+            pending_here = pending_all = ZERO
+            for o in open_orders:
+                if o.side == "buy" and o.is_open:
+                    value = o.remaining * (o.price or o.stop_price or entry)
+                    pending_all += value
+                    if o.exchange == key[0] and o.symbol == key[1]:
+                        pending_here += value
             room_position = (
                 equity * self._max_position - portfolio.position_value(key) - pending_here
             )
-            room_exposure = (
-                equity * self._max_exposure - portfolio.positions_value()
-                - sum((o.remaining * (o.price or o.stop_price or entry) for o in open_orders
-                       if o.side == "buy" and o.is_open), ZERO)
-            )
+            room_exposure = equity * self._max_exposure - portfolio.positions_value() - pending_all
             if room_position <= 0:
                 raise Refused(
                     "max_position",
@@ -314,11 +327,10 @@ class RiskManager:
         qty: Decimal,
         entry: Decimal,
         fee_rate: Decimal,
-        open_orders: Sequence[Order],
+        reserved: Decimal,
     ) -> None:
         with localcontext(EXACT):
             need = qty * entry * (1 + fee_rate)
-            reserved = reserved_buys(open_orders, fee_rate, entry)
             if need > portfolio.cash - reserved:
                 raise Refused(
                     "insufficient_cash",
@@ -328,10 +340,16 @@ class RiskManager:
 
     # -- circuit breaker ----------------------------------------------------------------
 
-    def _breaker(self, portfolio: Portfolio, *, retry: bool) -> list[Intent]:
+    def _breaker(
+        self, portfolio: Portfolio, *, retry: bool, equity: Decimal | None = None
+    ) -> list[Intent]:
         if portfolio.strategy in self.paused:
             return self._retry_flatten(portfolio) if retry else []
-        drawdown = portfolio.drawdown()
+        if equity is None:
+            equity = portfolio.equity()
+        if equity >= portfolio.peak_equity:
+            return []  # at a high the drawdown is 0, below any limit (max_drawdown > 0)
+        drawdown = portfolio.drawdown(equity)
         if drawdown < self._max_drawdown:
             return []
         why = (

@@ -7,8 +7,9 @@ of candles and trades, its own portfolio, its open orders, the instruments and a
 its hooks; each returns order intents or ``None``. The hooks run on every market
 event of the process (the engine targets 100,000 book events a second with five
 strategies attached), so a hook with nothing to do must return at once: the base
-hooks are bare ``return None`` and the shipped strategies throttle their
-decisions to candle closes or to an interval of clock time.
+``on_book``, ``on_fill`` and ``on_time`` are marked no-ops, which the engine never
+calls, and the shipped strategies throttle their decisions to candle closes or to
+an interval of clock time.
 
 The context keeps its candle and trade windows and the open-order table itself:
 the base hooks record what they are given, and a subclass's own ``on_trade``,
@@ -91,14 +92,25 @@ _Hook = Callable[..., Any]
 
 def _recording(hook: _Hook, recorder: str) -> _Hook:
     """Wrap a subclass hook so the context records its argument first."""
+    record = getattr(StrategyContext, recorder)  # looked up once, not per event
 
     @functools.wraps(hook)
     def wrapper(self: Strategy[Any], arg: Any) -> Any:
-        getattr(self.ctx, recorder)(arg)
+        record(self.ctx, arg)
         return hook(self, arg)
 
     wrapper.__tickerml_records__ = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _noop(hook: _Hook) -> _Hook:
+    """Mark a base hook that does nothing: the engine skips strategies that keep it.
+
+    The hooks run on every market event (a book event with five strategies is
+    five calls), so one that is not overridden costs nothing at all.
+    """
+    hook.__tickerml_noop__ = True  # type: ignore[attr-defined]
+    return hook
 
 
 _RECORDED_HOOKS = {
@@ -138,6 +150,7 @@ class Strategy(Generic[P]):
 
     # -- hooks (no-ops) ------------------------------------------------------------------
 
+    @_noop
     def on_book(self, book: OrderBook) -> Intents:
         return None
 
@@ -149,12 +162,14 @@ class Strategy(Generic[P]):
         self.ctx.record_candle(candle)
         return None
 
+    @_noop
     def on_fill(self, fill: Fill) -> Intents:
         return None
 
     def on_order(self, order: Order) -> None:
         self.ctx.record_order(order)
 
+    @_noop
     def on_time(self, now_ns: int) -> Intents:
         return None
 

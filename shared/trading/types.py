@@ -155,6 +155,36 @@ class Order:
     """Why it was rejected, cancelled or expired."""
     updated_ns: int = 0
 
+    def __copy__(self) -> Order:
+        # The broker reports every order change as a copy; ``copy.copy``'s generic
+        # path (``__reduce_ex__``) costs several times this, once per order event.
+        new = _new_order(Order)
+        new.id = self.id
+        new.strategy = self.strategy
+        new.exchange = self.exchange
+        new.symbol = self.symbol
+        new.side = self.side
+        new.type = self.type
+        new.qty = self.qty
+        new.price = self.price
+        new.stop_price = self.stop_price
+        new.tif = self.tif
+        new.post_only = self.post_only
+        new.created_ns = self.created_ns
+        new.arrive_ns = self.arrive_ns
+        new.status = self.status
+        new.filled_qty = self.filled_qty
+        new.avg_price = self.avg_price
+        new.fees = self.fees
+        new.queue_ahead = self.queue_ahead
+        new.parent_id = self.parent_id
+        new.oco_id = self.oco_id
+        new.bracket = self.bracket
+        new.tag = self.tag
+        new.reason = self.reason
+        new.updated_ns = self.updated_ns
+        return new
+
     @property
     def remaining(self) -> Decimal:
         return self.qty - self.filled_qty
@@ -162,6 +192,9 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.status not in TERMINAL and self.status is not OrderStatus.TRIGGERED
+
+
+_new_order = object.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,3 +238,12 @@ class OrderUpdate:
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.rejections)
+
+
+NO_UPDATE = OrderUpdate()
+"""What a market event that changed no order returns: one shared, empty update.
+
+Most book events and prints touch no paper order; a fresh update (three lists)
+for each would be a good part of what the broker costs them, and the engine
+tells this one apart by identity. Never add to it.
+"""

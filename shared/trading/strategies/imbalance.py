@@ -117,11 +117,14 @@ class ImbalanceStrategy(Strategy[ImbalanceParams]):
     def _decide(self, book: OrderBook, now: int, state: _Flow) -> Intents:
         p = self.params
         symbol = book.symbol
-        imbalance = book.imbalance(p.levels)
         flow = self.flow(symbol, now)
+        long = self.ctx.position(symbol) > 0
+        if not long and (flow is None or flow < p.enter_flow):
+            return None  # flat and no buying flow: no entry whatever the book says
+        imbalance = book.imbalance(p.levels)
         if imbalance is None:
             return None
-        if self.ctx.position(symbol) > 0:
+        if long:
             if imbalance <= p.exit_imbalance or (flow is not None and flow <= p.exit_flow):
                 state.cooldown_until_ns = now + self._cooldown_ns
                 return self.exit_position(

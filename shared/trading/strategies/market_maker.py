@@ -6,13 +6,16 @@ inventory makes the ask more attractive and the bid less, which leans the next
 fills towards flat. Spot paper trading is long only, so the ask is quoted only
 for inventory held and the bid only up to ``max_inventory``.
 
-Requoting (cancel every open quote, place new ones) happens when the microprice
-has moved more than ``requote_ticks`` ticks since the last quote, after a fill,
-or when no quotes are out. The book is looked at no more than every
-``min_requote_ms`` of clock time, so the updates in between cost a comparison.
-A book older than ``stale_ms`` (checked on book updates and on timer ticks)
-cancels the quotes: quotes left on a book nobody is watching are free options
-for the market.
+Requoting (cancel every open quote, place new ones) is what a maker pays for:
+every cancel-replace loses its place in the queue, and a venue counts the
+messages. So the book is looked at no more than every ``min_requote_ms`` of
+clock time (a book update in between costs one comparison), and a look replaces
+live quotes only when the bid or the ask it would quote moved at least
+``requote_ticks`` ticks from the live one. A look with no quotes live places
+them; a fill makes the next book update look and requote at once (the filled
+side is gone, and the inventory, so both sizes and the skew, changed). A book older than
+``stale_ms`` (checked on book updates and on timer ticks) cancels the quotes:
+quotes left on a book nobody is watching are free options for the market.
 """
 
 from __future__ import annotations
@@ -39,20 +42,29 @@ class MarketMakerParams(StrategyParams):
         10.0, ge=0, description="Quote shift at full inventory (bps of microprice)."
     )
     requote_ticks: int = Field(
-        5, ge=0, description="Requote when the microprice moved more than this many ticks."
+        5,
+        ge=0,
+        description="Replace live quotes only when a quote price would move at least this "
+        "many ticks (0: whenever min_requote_ms allows).",
     )
     min_requote_ms: int = Field(
-        100, ge=0, description="Look at the book (and requote) at most this often."
+        1_000,
+        ge=0,
+        description="Replace live quotes at most this often (ms of clock time); quoting "
+        "after a fill or with none live does not wait.",
     )
     stale_ms: int = Field(2_000, gt=0, description="Cancel quotes on a book older than this.")
 
 
 @dataclass(slots=True)
 class _Quotes:
-    mid: float = 0.0
+    bid: float = 0.0
+    """Where the bid was computed at the last requote, before rounding to the tick."""
+    ask: float = 0.0
     live: bool = False
     filled: bool = False
     next_eval_ns: int = 0
+    """The book is not looked at before this; 0 after a fill (requote at the next update)."""
 
 
 class MarketMakerStrategy(Strategy[MarketMakerParams]):
@@ -66,8 +78,10 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
     ) -> None:
         super().__init__(context, params)
         self._quotes = {s: _Quotes() for s in self.symbols}
-        self._stale_ns = self.params.stale_ms * 1_000_000
-        self._throttle_ns = self.params.min_requote_ms * 1_000_000
+        p = self.params
+        self._stale_ns = p.stale_ms * 1_000_000
+        self._min_requote_ns = p.min_requote_ms * 1_000_000
+        self._max_inventory = float(p.max_inventory)
 
     def on_book(self, book: OrderBook) -> Intents:
         q = self._quotes.get(book.symbol)
@@ -75,8 +89,8 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
             return None
         now = self.clock.time_ns()
         if now < q.next_eval_ns:
-            return None
-        q.next_eval_ns = now + self._throttle_ns
+            return None  # live quotes, no fill, looked too recently: the usual update
+        q.next_eval_ns = now + self._min_requote_ns
         if now - book.ts_recv_ns > self._stale_ns:
             return self._pull(book.symbol, q)
         bb, ba = book.best_bid(), book.best_ask()
@@ -86,15 +100,18 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
         # tick, and Decimal would cost more than the rest of the decision.
         (bid_px, bid_sz), (ask_px, ask_sz) = bb, ba
         micro = (bid_px * ask_sz + ask_px * bid_sz) / (bid_sz + ask_sz) * 10.0**-book.price_decimals
-        tick = float(self.tick(book.symbol))
-        if q.live and not q.filled and abs(micro - q.mid) <= self.params.requote_ticks * tick:
-            return None
-        return self._requote(book, q, micro)
+        bid, ask = self._raw_quotes(book.symbol, micro)
+        if q.live and not q.filled:
+            limit = self.params.requote_ticks * float(self.tick(book.symbol))
+            if abs(bid - q.bid) < limit and abs(ask - q.ask) < limit:
+                return None
+        return self._requote(book, q, bid, ask)
 
     def on_fill(self, fill: Fill) -> Intents:
         q = self._quotes.get(fill.symbol)
         if q is not None and fill.strategy == self.name:
             q.filled = True
+            q.next_eval_ns = 0
         return None
 
     def on_time(self, now_ns: int) -> Intents:
@@ -105,16 +122,22 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
                 intents += self._pull(symbol, q) or ()
         return intents or None
 
+    def _raw_quotes(self, symbol: str, micro: float) -> tuple[float, float]:
+        """(bid, ask) for the current inventory before rounding to the tick."""
+        inventory = float(self.ctx.position(symbol))
+        ratio = min(max(inventory / self._max_inventory, 0.0), 1.0)
+        shift = micro * self.params.skew_bps / 10_000 * ratio
+        half = micro * self.params.spread_bps / 20_000
+        return micro - half - shift, micro + half - shift
+
     def quote_prices(self, book: OrderBook, micro: float) -> tuple[Decimal, Decimal]:
         """(bid, ask) for the current inventory, on the tick and never crossing the book."""
-        p = self.params
+        return self._on_tick(book, *self._raw_quotes(book.symbol, micro))
+
+    def _on_tick(self, book: OrderBook, raw_bid: float, raw_ask: float) -> tuple[Decimal, Decimal]:
         symbol = book.symbol
-        inventory = float(self.ctx.position(symbol))
-        ratio = min(max(inventory / float(p.max_inventory), 0.0), 1.0)
-        shift = micro * p.skew_bps / 10_000 * ratio
-        half = micro * p.spread_bps / 20_000
-        bid = self.round_price(symbol, micro - half - shift)
-        ask = self.round_price(symbol, micro + half - shift, up=True)
+        bid = self.round_price(symbol, raw_bid)
+        ask = self.round_price(symbol, raw_ask, up=True)
         tick = self.tick(symbol)
         best_bid, best_ask = book.best_bid_price(), book.best_ask_price()
         # Post-only: a quote that would cross is rejected, so keep it one tick off.
@@ -124,11 +147,11 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
             ask = max(ask, book.price(best_bid) + tick)
         return bid, ask
 
-    def _requote(self, book: OrderBook, q: _Quotes, micro: float) -> Intents:
+    def _requote(self, book: OrderBook, q: _Quotes, raw_bid: float, raw_ask: float) -> Intents:
         p = self.params
         symbol = book.symbol
         intents = self.cancel_all(symbol)
-        bid, ask = self.quote_prices(book, micro)
+        bid, ask = self._on_tick(book, raw_bid, raw_ask)
         inventory = self.ctx.position(symbol)
         bid_qty = min(p.quote_size, p.max_inventory - inventory)
         ask_qty = min(p.quote_size, inventory)
@@ -142,7 +165,7 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
                     symbol, "sell", ask, qty=ask_qty, post_only=True, tag="market_maker: ask"
                 )
             )
-        q.mid, q.live, q.filled = micro, True, False
+        q.bid, q.ask, q.live, q.filled = raw_bid, raw_ask, True, False
         return intents or None
 
     def _pull(self, symbol: str, q: _Quotes) -> Intents:

@@ -10,7 +10,14 @@ import pytest
 from shared.book import OrderBook
 from shared.clock import ManualClock
 from shared.trading.broker import PaperBroker
-from shared.trading.types import Bracket, Order, OrderStatus, OrderType, OrderUpdate
+from shared.trading.types import (
+    Bracket,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    TimeInForce,
+)
 
 from .broker_helpers import (
     EX,
@@ -321,3 +328,25 @@ def test_the_same_events_give_the_same_orders_and_fills() -> None:
     assert first == second
     assert sum(len(u.fills) for u in first) > 3
     assert {f.exchange for u in first for f in u.fills} == {EX}
+
+
+# -- reports ---------------------------------------------------------------------------------
+
+
+def test_a_reported_order_is_a_copy_of_every_field() -> None:
+    live = Order(
+        7, "s", EX, "BTC/USDT", "buy", OrderType.LIMIT, D("1"), D("100.00"), D("99.00"),
+        TimeInForce.IOC, True, 11, 12, status=OrderStatus.PARTIALLY_FILLED,
+        filled_qty=D("0.4"), avg_price=D("100"), fees=D("0.04"), queue_ahead=D("2"),
+        parent_id=3, oco_id=8, bracket=Bracket(D("90"), D("110")), tag="t", reason="r",
+        updated_ns=13,
+    )  # fmt: skip
+
+    snapshot = copy(live)
+    live.filled_qty = D("1")
+
+    assert snapshot is not live
+    assert [getattr(snapshot, name) for name in Order.__slots__ if name != "filled_qty"] == [
+        getattr(live, name) for name in Order.__slots__ if name != "filled_qty"
+    ]
+    assert snapshot.filled_qty == D("0.4")

@@ -290,18 +290,21 @@ def acknowledge(strategy: Any, intents: list[Intent] | None, first_id: int = 1) 
         )  # fmt: skip
 
 
-def test_market_maker_requotes_only_when_the_mid_moves_past_the_threshold() -> None:
+def test_market_maker_replaces_quotes_only_when_a_price_moves_past_the_threshold() -> None:
     clock = ManualClock(NS)
-    strategy = make(MarketMakerStrategy, clock, requote_ticks=5, **MM)
+    strategy = make(MarketMakerStrategy, clock, requote_ticks=5, min_requote_ms=1_000, **MM)
     hold(strategy, "0.005")
     acknowledge(strategy, strategy.on_book(book([("100.00", "1")], [("100.10", "1")], NS)))
 
     clock.advance_ns(200 * MS)
+    too_soon = strategy.on_book(book([("100.10", "1")], [("100.20", "1")], clock.time_ns()))
+    clock.advance_ns(NS)
     small = strategy.on_book(book([("100.02", "1")], [("100.12", "1")], clock.time_ns()))
-    clock.advance_ns(200 * MS)
+    clock.advance_ns(NS)
     large = strategy.on_book(book([("100.10", "1")], [("100.20", "1")], clock.time_ns()))
 
-    assert small is None
+    assert too_soon is None  # 10 ticks, but the book was looked at 200 ms ago
+    assert small is None  # 2 ticks: not worth the queue position a cancel-replace loses
     assert large is not None
     assert [i.order_id for i in large if isinstance(i, CancelIntent)] == [1, 2]
     q = quotes(large)
