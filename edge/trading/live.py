@@ -23,6 +23,7 @@ from shared.config.edge import EdgeConfig
 from shared.errors import ConfigError
 from shared.marketdata import Candle, Trade
 from shared.trading.broker import PaperBroker
+from shared.trading.context import TradeTape
 from shared.trading.engine import Key, PortfolioLike, TradingEngine
 from shared.trading.portfolio import Portfolio
 from shared.trading.risk import RiskManager
@@ -100,12 +101,13 @@ class PaperTrading:
             writer, clock, self.portfolios, registered=recovered.portfolios.keys()
         )
         self.books: dict[Key, OrderBook] = {}
+        self.tape = TradeTape()
         strategies = [
             build_strategy(
                 s,
                 StrategyContext.for_config(
                     s, clock, self.portfolios[s.name], books=self.books,
-                    instruments=self.instruments,
+                    instruments=self.instruments, tape=self.tape,
                 ),
                 registry,
             )
@@ -115,7 +117,7 @@ class PaperTrading:
         portfolios: dict[str, PortfolioLike] = dict(self.portfolios)
         self.engine = TradingEngine(
             clock, self.broker, self.risk, strategies, portfolios, self.instruments,
-            self.ledger, books=self.books,
+            self.ledger, books=self.books, tape=self.tape,
         )
         restored = self.broker.restore(recovered.open_orders)
         self.ledger.record(restored)

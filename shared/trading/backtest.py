@@ -41,6 +41,7 @@ from shared.clock import ManualClock
 from shared.config.trading import BrokerConfig, RiskConfig, StrategyConfig
 from shared.marketdata import Candle
 from shared.trading.broker import PaperBroker
+from shared.trading.context import TradeTape
 from shared.trading.engine import EngineStats, Key, LedgerLike, PortfolioLike, TradingEngine
 from shared.trading.memory_ledger import MemoryLedger
 from shared.trading.metrics import Metrics, RoundTrip, compute_metrics, round_trips
@@ -195,12 +196,13 @@ class Backtest:
         }
         self.ledger = RecordingLedger(ledger if ledger is not None else MemoryLedger())
         books: dict[Key, OrderBook] = {}
+        tape = TradeTape()
         strategies = [
             build_strategy(
                 s,
                 StrategyContext.for_config(
                     s, self.clock, self.portfolios[s.name],
-                    books=books, instruments=instruments, features=features,
+                    books=books, instruments=instruments, features=features, tape=tape,
                 ),
                 registry,
             )
@@ -209,7 +211,7 @@ class Backtest:
         portfolios: dict[str, PortfolioLike] = dict(self.portfolios)
         self.engine = TradingEngine(
             self.clock, self.broker, self.risk, strategies, portfolios, instruments,
-            self.ledger, books=books,
+            self.ledger, books=books, tape=tape,
         )
         self._candle_books: dict[Key, OrderBook] = {}
         self._sample_ns = int(config.sample_s * NS)
@@ -233,20 +235,28 @@ class Backtest:
         count = 0
         first: int | None = None
         last: int | None = None
+        now = clock.time_ns()
+        # Per event: one comparison for the grid and the timer together (whichever is
+        # due first), the clock moved only when time moves; the rest waits for its due time.
+        next_due = min(next_sample + 1, next_tick)
         for ts, kind, payload in events:
             if ts < start:
                 continue
             if ts > end:
                 break
-            if ts > next_sample:
-                next_sample = self._sample_through(ts, next_sample)
             if first is None:
                 first = ts
             last = ts
-            clock.set_ns(ts)
-            if ts >= next_tick:
-                engine.on_time()
-                next_tick = ts - ts % tick_ns + tick_ns
+            if ts != now:
+                clock.set_ns(ts)
+                now = ts
+            if ts >= next_due:
+                if ts > next_sample:
+                    next_sample = self._sample_through(ts, next_sample)
+                if ts >= next_tick:
+                    engine.on_time()
+                    next_tick = ts - ts % tick_ns + tick_ns
+                next_due = min(next_sample + 1, next_tick)
             if kind == BOOK:
                 on_book(payload)  # type: ignore[arg-type]
             elif kind == TRADE:

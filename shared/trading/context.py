@@ -1,8 +1,11 @@
 """What a strategy can see: the :class:`StrategyContext` and the portfolio view.
 
 One context per strategy instance. Books and instruments are read-only views
-shared with the engine; the windows of closed candles and recent trades and the
-table of the strategy's open orders are kept here, fed by the strategy's hooks
+shared with the engine, and so is the :class:`TradeTape` of recent trades when
+whoever builds the contexts hands the same tape to the engine: the engine
+records each trade once for every strategy instead of each strategy recording
+it into a window of its own. The windows of closed candles and the table of the
+strategy's open orders are kept here, fed by the strategy's hooks
 (:mod:`shared.trading.strategy` makes sure of that even when a plugin's hook
 forgets ``super()``). The portfolio is seen through a small protocol, so a
 strategy depends on what it reads, not on the ledger's classes.
@@ -61,19 +64,49 @@ def no_features(exchange: str, symbol: str) -> object:
     return None
 
 
+class TradeTape:
+    """The latest ``window`` trades of each (exchange, symbol), oldest first.
+
+    One tape can serve every context of an engine: pass it to each
+    :class:`StrategyContext` and to the :class:`~shared.trading.engine.TradingEngine`,
+    which records every trade once, before the strategies' ``on_trade`` hooks run.
+    """
+
+    __slots__ = ("_windows", "window")
+
+    def __init__(self, window: int = 1_000) -> None:
+        self.window = window
+        self._windows: dict[Key, deque[Trade]] = {}
+
+    def get(self, key: Key) -> Sequence[Trade]:
+        """The trades kept for ``key``, oldest first (empty when none)."""
+        return self._windows.get(key, ())
+
+    def record(self, trade: Trade) -> None:
+        """Append ``trade``; the very trade just appended is not appended twice."""
+        key = (trade.exchange, trade.symbol)
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = deque(maxlen=self.window)
+        elif window and window[-1] is trade:
+            return  # recorded already (the engine, or a subclass hook calling super())
+        window.append(trade)
+
+
 class StrategyContext:
     """Everything a strategy instance can see; one context per strategy.
 
     ``books`` and ``instruments`` are read-only views shared with the engine (pass
-    the engine's own ``books`` dict so the context sees every update). Candles and
-    trades are kept here in windows of ``candle_window`` and ``trade_window`` per
-    (exchange, symbol).
+    the engine's own ``books`` dict so the context sees every update). Candles are
+    kept here in windows of ``candle_window`` per (exchange, symbol); trades in
+    ``tape`` (pass the engine's own, shared by every context, so a trade is recorded
+    once), or, without one, in a tape of this context's own with windows of
+    ``trade_window``.
     """
 
     __slots__ = (
         "_candles",
         "_orders",
-        "_trades",
         "books",
         "candle_window",
         "clock",
@@ -83,6 +116,7 @@ class StrategyContext:
         "name",
         "portfolio",
         "symbols",
+        "tape",
         "trade_window",
     )
 
@@ -100,6 +134,7 @@ class StrategyContext:
         orders: Iterable[Order] = (),
         candle_window: int = 500,
         trade_window: int = 1_000,
+        tape: TradeTape | None = None,
     ) -> None:
         self.name = name
         self.exchange = exchange
@@ -110,9 +145,9 @@ class StrategyContext:
         self.instruments: Mapping[Key, Instrument] = instruments if instruments is not None else {}
         self.features = features
         self.candle_window = candle_window
-        self.trade_window = trade_window
+        self.tape = tape if tape is not None else TradeTape(trade_window)
+        self.trade_window = self.tape.window
         self._candles: dict[Key, deque[Candle]] = {}
-        self._trades: dict[Key, deque[Trade]] = {}
         # Seeded from the ledger after a restart, then kept by on_order.
         self._orders: dict[int, Order] = {o.id: o for o in orders if o.is_open}
 
@@ -138,7 +173,7 @@ class StrategyContext:
 
     def trades(self, symbol: str, exchange: str | None = None) -> Sequence[Trade]:
         """Recent trades of ``symbol``, oldest first (at most ``trade_window``)."""
-        return self._trades.get((exchange or self.exchange, symbol), ())
+        return self.tape.get((exchange or self.exchange, symbol))
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """This strategy's open orders, oldest first; only ``symbol``'s when given."""
@@ -166,13 +201,8 @@ class StrategyContext:
         window.append(candle)
 
     def record_trade(self, trade: Trade) -> None:
-        key = (trade.exchange, trade.symbol)
-        window = self._trades.get(key)
-        if window is None:
-            window = self._trades[key] = deque(maxlen=self.trade_window)
-        elif window and window[-1] is trade:
-            return
-        window.append(trade)
+        """Append a trade to the tape (a no-op for one the engine recorded already)."""
+        self.tape.record(trade)
 
     def record_order(self, order: Order) -> None:
         if order.strategy != self.name:

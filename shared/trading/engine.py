@@ -15,6 +15,7 @@ Time comes only from the injected clock, so a replay makes the same trades.
 from __future__ import annotations
 
 import logging
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 from shared.book import OrderBook
 from shared.clock import Clock
 from shared.marketdata import Candle, Trade
+from shared.trading.context import TradeTape
 from shared.trading.portfolio import Portfolio, is_valid_mark
 from shared.trading.types import (
     NO_UPDATE,
@@ -115,6 +117,37 @@ _NOOP = "__tickerml_noop__"
 """Set on a hook that does nothing (the strategy base's): the engine never calls it."""
 
 
+_RECORDS_ONLY = "__tickerml_records_only__"
+"""Set on a hook that only records its argument in the context (the base ``on_trade``)."""
+
+_UNRECORDED = "__tickerml_unrecorded__"
+"""Set on a subclass hook wrapped to record its argument first: the hook unwrapped."""
+
+
+def _trade_hooks(
+    strategies: Sequence[StrategyLike], tape: TradeTape | None
+) -> list[tuple[str, Handler]]:
+    """(name, bound ``on_trade``) of every strategy that needs each trade.
+
+    A strategy whose context reads ``tape`` sees every trade there, recorded by
+    the engine: its base hook (which would only record it again) is never
+    called, and an overriding one is called without its recording wrapper.
+    """
+    out: list[tuple[str, Handler]] = []
+    for strategy in strategies:
+        handler: Handler = strategy.on_trade
+        if tape is not None and getattr(getattr(strategy, "ctx", None), "tape", None) is tape:
+            if getattr(handler, _RECORDS_ONLY, False):
+                continue
+            unrecorded = getattr(handler, _UNRECORDED, None)
+            if unrecorded is not None:
+                handler = types.MethodType(unrecorded, strategy)
+        elif getattr(handler, _NOOP, False):
+            continue
+        out.append((strategy.name, handler))
+    return out
+
+
 def _hooks(strategies: Sequence[StrategyLike], hook: str) -> list[tuple[str, Handler]]:
     """(name, bound hook) of every strategy whose ``hook`` does something."""
     out: list[tuple[str, Handler]] = []
@@ -132,6 +165,11 @@ class TradingEngine:
     the hooks that do something with it (a hook marked as a no-op by the strategy
     base class is never called), which is most of what a book event costs with
     several strategies attached.
+
+    ``tape``, when given, is the :class:`~shared.trading.context.TradeTape` the
+    strategies' contexts were built with: the engine records each trade in it once,
+    before the strategies' ``on_trade`` hooks run, instead of every strategy's hook
+    recording it into a window of its own.
     """
 
     def __init__(
@@ -145,6 +183,7 @@ class TradingEngine:
         ledger: LedgerLike,
         *,
         books: dict[Key, OrderBook] | None = None,
+        tape: TradeTape | None = None,
         max_strategy_errors: int = 3,
     ) -> None:
         self.clock = clock
@@ -155,6 +194,8 @@ class TradingEngine:
         self.instruments = instruments
         self.ledger = ledger
         self.books: dict[Key, OrderBook] = books if books is not None else {}
+        self.tape = tape
+        self._record_trade = tape.record if tape is not None else None
         self.max_strategy_errors = max_strategy_errors
         self.paused: set[str] = set()
         self.stats = EngineStats()
@@ -163,7 +204,7 @@ class TradingEngine:
         self._consecutive_errors: dict[tuple[str, str], int] = {}
         self._by_name = {s.name: s for s in self.strategies}
         self._on_book = _hooks(self.strategies, "on_book")
-        self._on_trade = _hooks(self.strategies, "on_trade")
+        self._on_trade = _trade_hooks(self.strategies, tape)
         self._on_candle = _hooks(self.strategies, "on_candle")
         self._on_time = _hooks(self.strategies, "on_time")
         self._on_fill = dict(_hooks(self.strategies, "on_fill"))
@@ -184,16 +225,40 @@ class TradingEngine:
         update = self.broker.on_book(book)
         if update is not NO_UPDATE:
             self._handle(update)
-        if self._on_book:
-            self._dispatch(self._on_book, "on_book", book)
+        # _dispatch, inlined: book events are most of the traffic and nearly every
+        # hook returns nothing, so the call per event is a cost worth saving here.
+        paused = self.paused
+        for name, handler in self._on_book:
+            if name in paused:
+                continue
+            try:
+                intents = handler(book)
+            except Exception as exc:  # a strategy's bug must not stop the others
+                self._strategy_error(name, exc, "on_book")
+                continue
+            if self._consecutive_errors:
+                self._succeeded(name, "on_book")
+            if intents:
+                self._intents(intents)
 
     def on_trade(self, trade: Trade) -> None:
         self.stats.events += 1
-        self._mark(trade.exchange, trade.symbol, trade.price)
+        if self._record_trade is not None:
+            self._record_trade(trade)
+        dicts = self._mark_dicts
+        if dicts is not None:  # _mark, inlined for the real portfolios: one call less a trade
+            price = trade.price
+            if is_valid_mark(price):
+                key = (trade.exchange, trade.symbol)
+                for marks in dicts:
+                    marks[key] = price
+        else:
+            self._mark(trade.exchange, trade.symbol, trade.price)
         update = self.broker.on_trade(trade)
         if update is not NO_UPDATE:
             self._handle(update)
-        self._dispatch(self._on_trade, "on_trade", trade)
+        if self._on_trade:
+            self._dispatch(self._on_trade, "on_trade", trade)
 
     def on_candle(self, candle: Candle) -> None:
         self.stats.events += 1
@@ -204,14 +269,17 @@ class TradingEngine:
     def on_time(self) -> None:
         """A timer tick: pending orders arrive, breakers look at equity, strategies tick."""
         now = self.clock.time_ns()
-        self._handle(self.broker.on_time(now))
+        update = self.broker.on_time(now)
+        if update is not NO_UPDATE:  # nothing due: the usual tick
+            self._handle(update)
         ledger_tick = getattr(self.ledger, "on_time", None)
         if ledger_tick is not None:  # the SQLite ledger snapshots portfolios on a timer
             ledger_tick(now)
         intents = self.risk.on_time(self.portfolios.values(), now)
         if intents:
             self._intents(intents)
-        self._dispatch(self._on_time, "on_time", now)
+        if self._on_time:
+            self._dispatch(self._on_time, "on_time", now)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -238,11 +306,15 @@ class TradingEngine:
                 self._strategy_error(name, exc, hook)
                 continue
             if self._consecutive_errors:  # empty unless something failed: keeps this path cheap
-                key = (name, hook)
-                if self._consecutive_errors.get(key):
-                    self._consecutive_errors[key] = 0
+                self._succeeded(name, hook)
             if intents:
                 self._intents(intents)
+
+    def _succeeded(self, name: str, hook: str) -> None:
+        """A hook returned: its run of consecutive errors, if any, is over."""
+        key = (name, hook)
+        if self._consecutive_errors.get(key):
+            self._consecutive_errors[key] = 0
 
     def _strategy_error(self, name: str, exc: Exception, hook: str = "on_order") -> None:
         count = self._consecutive_errors.get((name, hook), 0) + 1

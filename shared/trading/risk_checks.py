@@ -14,7 +14,7 @@ from decimal import Decimal, localcontext
 from shared.book import OrderBook
 from shared.trading.instrument import round_price
 from shared.trading.portfolio import EXACT, ZERO, Key
-from shared.trading.types import Bracket, Instrument, Order, OrderIntent, OrderType
+from shared.trading.types import Bracket, Instrument, Order, OrderIntent, OrderType, Side
 
 
 class Refused(Exception):
@@ -35,36 +35,46 @@ def check_numbers(intent: OrderIntent) -> None:
     fraction = intent.size_fraction
     if not fraction.is_finite() or not 0 < fraction <= 1:
         raise Refused("bad_size_fraction", f"size_fraction {fraction} must be in (0, 1]")
-    prices = [("price", intent.price), ("stop_price", intent.stop_price)]
+    _check_price("price", intent.price)
+    _check_price("stop_price", intent.stop_price)
     if intent.bracket is not None:
-        prices += [("stop_loss", intent.bracket.stop_loss),
-                   ("take_profit", intent.bracket.take_profit)]
-    for name, value in prices:
-        if value is None:
-            continue
-        if not value.is_finite():
-            raise Refused("nan_price", f"{name} is {value}")
-        if value <= 0:
-            raise Refused("non_positive_price", f"{name} {value} must be > 0")
+        _check_price("stop_loss", intent.bracket.stop_loss)
+        _check_price("take_profit", intent.bracket.take_profit)
     if intent.type in (OrderType.LIMIT, OrderType.TAKE_PROFIT) and intent.price is None:
         raise Refused("missing_price", f"a {intent.type} order needs a price")
     if intent.type is OrderType.STOP_MARKET and intent.stop_price is None:
         raise Refused("missing_price", "a stop_market order needs a stop_price")
 
 
+def _check_price(name: str, value: Decimal | None) -> None:
+    if value is None:
+        return
+    if not value.is_finite():
+        raise Refused("nan_price", f"{name} is {value}")
+    if value <= 0:
+        raise Refused("non_positive_price", f"{name} {value} must be > 0")
+
+
+def on_tick(value: Decimal, side: Side, instrument: Instrument) -> Decimal:
+    """``value`` on the tick, never more aggressive than asked (buys down, sells up)."""
+    rounded = round_price(instrument, value, side)
+    if rounded <= 0:
+        # Below one tick: no price on the grid is this order, so it cannot be rounded.
+        raise Refused(
+            "price_off_tick", f"{value} rounds to {rounded} on tick {instrument.tick_size}"
+        )
+    return rounded
+
+
 def rounded_prices(
     intent: OrderIntent, instrument: Instrument
 ) -> tuple[Decimal | None, Decimal | None]:
     """Price and stop on the tick, never more aggressive than asked (buys down, sells up)."""
-    tick = instrument.tick_size
-    out: list[Decimal | None] = []
-    for value in (intent.price, intent.stop_price):
-        rounded = None if value is None else round_price(instrument, value, intent.side)
-        if rounded is not None and rounded <= 0:
-            # Below one tick: no price on the grid is this order, so it cannot be rounded.
-            raise Refused("price_off_tick", f"{value} rounds to {rounded} on tick {tick}")
-        out.append(rounded)
-    return out[0], out[1]
+    price, stop, side = intent.price, intent.stop_price, intent.side
+    return (
+        None if price is None else on_tick(price, side, instrument),
+        None if stop is None else on_tick(stop, side, instrument),
+    )
 
 
 def rounded_bracket(intent: OrderIntent, instrument: Instrument) -> Bracket | None:

@@ -14,7 +14,11 @@ an interval of clock time.
 The context keeps its candle and trade windows and the open-order table itself:
 the base hooks record what they are given, and a subclass's own ``on_trade``,
 ``on_candle`` and ``on_order`` are wrapped at class creation to record first, so a
-plugin that forgets ``super()`` still sees a complete context.
+plugin that forgets ``super()`` still sees a complete context. Trades are the
+exception in an engine: the engine records each trade once in the
+:class:`~shared.trading.context.TradeTape` its strategies' contexts share, so it
+never calls a base ``on_trade`` (which would only record it again) and calls an
+overriding one without its recording wrapper.
 
 Plugins: built-in kinds live in :mod:`shared.trading.strategies`; a ``.py`` file in
 the strategies folder is imported by :func:`discover_strategies`, and every
@@ -100,7 +104,19 @@ def _recording(hook: _Hook, recorder: str) -> _Hook:
         return hook(self, arg)
 
     wrapper.__tickerml_records__ = True  # type: ignore[attr-defined]
+    # The hook itself, for an engine that records the argument already (trades).
+    wrapper.__tickerml_unrecorded__ = hook  # type: ignore[attr-defined]
     return wrapper
+
+
+def _records_only(hook: _Hook) -> _Hook:
+    """Mark a base hook that only records its argument in the context.
+
+    An engine that records trades into the tape its strategies' contexts share
+    never calls it: a trade goes to the tape once, not once per strategy.
+    """
+    hook.__tickerml_records_only__ = True  # type: ignore[attr-defined]
+    return hook
 
 
 def _noop(hook: _Hook) -> _Hook:
@@ -154,6 +170,7 @@ class Strategy(Generic[P]):
     def on_book(self, book: OrderBook) -> Intents:
         return None
 
+    @_records_only
     def on_trade(self, trade: Trade) -> Intents:
         self.ctx.record_trade(trade)
         return None
