@@ -9,6 +9,7 @@ fields differ, and those stay in each exchange's module.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +42,60 @@ class SnapshotSyncFeed(ExchangeFeed):
     def __init__(self, symbols: Sequence[str], sink: FeedSink, clock: Clock, **kwargs: Any) -> None:
         super().__init__(symbols, sink, clock, **kwargs)
         self._sync: dict[str, SyncState] = {}
+        self.dropped: dict[str, int] = {}
+        """Diffs dropped per symbol as already contained in the book (duplicates,
+        diffs older than the snapshot)."""
+
+    sequence_names: tuple[str, str] = ("start", "end")
+    """How the exchange names a diff's first and last sequence number (for messages)."""
+
+    @abstractmethod
+    def _check_diff(self, diff: tuple[Any, ...]) -> None:
+        """Parse a diff's levels before buffering it; raise for a malformed one."""
+
+    @abstractmethod
+    def _apply(self, symbol: str, state: SyncState, diff: Any) -> None:
+        """Apply a diff that follows the book's sequence."""
+
+    def _diff(self, symbol: str, state: SyncState, diff: tuple[Any, ...]) -> None:
+        """Route one diff ``(first, last, ...)`` through the snapshot + diff procedure.
+
+        Buffered until a snapshot is loaded; dropped when the book already holds
+        it; a snapshot older than the oldest diff is refused (a fresher one is
+        asked for); after the bridge every diff must start right after the last.
+        May raise for a malformed level: the caller counts it and resyncs.
+        """
+        if not state.loaded:
+            self._check_diff(diff)
+            state.buffer.append(diff)
+            self._request(symbol, state)
+            return
+        first, last = diff[0], diff[1]
+        if last <= state.last_seq:
+            self.dropped[symbol] = self.dropped.get(symbol, 0) + 1
+            return
+        lo, hi = self.sequence_names
+        if not state.synced:
+            if first > state.last_seq + 1:
+                self.event(
+                    symbol,
+                    FeedEventKind.STALE_SNAPSHOT,
+                    f"snapshot at {state.last_seq} but oldest diff starts at {lo}={first}",
+                )
+                self.mark_unsynced(symbol)
+                state.buffer.append(diff)
+                self._request(symbol, state)
+                return
+        elif first != state.last_seq + 1:
+            self.event(
+                symbol,
+                FeedEventKind.GAP,
+                f"expected {lo}={state.last_seq + 1}, got {lo}={first} {hi}={last}",
+            )
+            self._resync(symbol, "sequence gap")
+            state.buffer.append(diff)
+            return
+        self._apply(symbol, state, diff)
 
     def is_synced(self, symbol: str) -> bool:
         state = self._sync.get(symbol)

@@ -79,6 +79,7 @@ class BinanceFeed(SnapshotSyncFeed):
     """
 
     name: ClassVar[str] = "binance"
+    sequence_names = ("U", "u")
     default_ws_url: ClassVar[str] = "wss://stream.binance.com:9443"
     default_rest_url: ClassVar[str] = "https://api.binance.com"
     max_symbols_per_connection: ClassVar[int] = 100
@@ -94,9 +95,6 @@ class BinanceFeed(SnapshotSyncFeed):
         self._unified: dict[str, str] = {s.replace("/", ""): s for s in self.symbols}
         self.ignored: dict[str, int] = {}
         """Known streams that are not consumed (bookTicker, kline, ...), by kind."""
-        self.dropped: dict[str, int] = {}
-        """Diffs dropped per symbol as already contained in the book (duplicates,
-        diffs older than the snapshot)."""
 
     # -- symbols and transport --------------------------------------------------------
 
@@ -209,39 +207,8 @@ class BinanceFeed(SnapshotSyncFeed):
             raise MessageError("b/a must be lists and E an integer")
         self._diff(symbol, self._state(symbol), (first, last, bids, asks, ts, recv_ns))
 
-    def _diff(
-        self,
-        symbol: str,
-        state: SyncState,
-        diff: tuple[int, int, list[Any], list[Any], int, int],
-    ) -> None:
-        """Route one diff through the procedure; may raise for a malformed level."""
-        if not state.loaded:
-            self._check_levels(diff[2], diff[3])
-            state.buffer.append(diff)
-            self._request(symbol, state)
-            return
-        first, last = diff[0], diff[1]
-        if last <= state.last_seq:
-            self.dropped[symbol] = self.dropped.get(symbol, 0) + 1
-            return
-        if not state.synced:
-            if first > state.last_seq + 1:
-                self.event(
-                    symbol,
-                    FeedEventKind.STALE_SNAPSHOT,
-                    f"snapshot lastUpdateId={state.last_seq} but oldest diff starts at U={first}",
-                )
-                self.mark_unsynced(symbol)
-                state.buffer.append(diff)
-                self._request(symbol, state)
-                return
-        elif first != state.last_seq + 1:
-            self.event(symbol, _GAP, f"expected U={state.last_seq + 1}, got U={first} u={last}")
-            self._resync(symbol, "sequence gap")
-            state.buffer.append(diff)
-            return
-        self._apply(symbol, state, diff)
+    def _check_diff(self, diff: tuple[Any, ...]) -> None:
+        self._check_levels(diff[2], diff[3])
 
     def _check_levels(self, bids: list[Any], asks: list[Any]) -> None:
         """Parse a diff's levels once before buffering it, so a malformed one is

@@ -85,8 +85,6 @@ class KucoinFeed(SnapshotSyncFeed):
         """Tickers at the book's sequence whose best bid/ask or sizes differed."""
         self.ignored: dict[str, int] = {}
         """Known messages that are not consumed (welcome, ack, candles, ...), by kind."""
-        self.dropped: dict[str, int] = {}
-        """Diffs dropped per symbol as already contained in the book."""
 
     # -- symbols and transport --------------------------------------------------------
 
@@ -241,38 +239,8 @@ class KucoinFeed(SnapshotSyncFeed):
             raise MessageError("changes.asks/bids must be lists and time an integer")
         self._diff(symbol, self._state(symbol), (start, end, asks, bids, ts, recv_ns))
 
-    def _diff(self, symbol: str, state: SyncState, diff: Diff) -> None:
-        """Route one diff through the procedure; may raise for a malformed change."""
-        if not state.loaded:
-            self._check_changes(diff[2], diff[3])
-            state.buffer.append(diff)
-            self._request(symbol, state)
-            return
-        start, end = diff[0], diff[1]
-        if end <= state.last_seq:
-            self.dropped[symbol] = self.dropped.get(symbol, 0) + 1
-            return
-        if not state.synced:
-            if start > state.last_seq + 1:
-                self.event(
-                    symbol,
-                    FeedEventKind.STALE_SNAPSHOT,
-                    f"snapshot sequence={state.last_seq} but oldest diff starts at {start}",
-                )
-                self.mark_unsynced(symbol)
-                state.buffer.append(diff)
-                self._request(symbol, state)
-                return
-        elif start != state.last_seq + 1:
-            self.event(
-                symbol,
-                FeedEventKind.GAP,
-                f"expected start={state.last_seq + 1}, got {start}..{end}",
-            )
-            self._resync(symbol, "sequence gap")
-            state.buffer.append(diff)
-            return
-        self._apply(symbol, state, diff)
+    def _check_diff(self, diff: tuple[Any, ...]) -> None:
+        self._check_changes(diff[2], diff[3])
 
     def _check_changes(self, asks: list[Any], bids: list[Any]) -> None:
         """Parse a diff's changes once before buffering it, so a malformed one is
