@@ -14,7 +14,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from edge.feeds._parsing import BAD_INPUT
 from edge.feeds.base import ExchangeFeed, FeedSink
+from shared.book import OrderBook
 from shared.clock import Clock
 from shared.marketdata import FeedEventKind
 
@@ -56,6 +58,39 @@ class SnapshotSyncFeed(ExchangeFeed):
     @abstractmethod
     def _apply(self, symbol: str, state: SyncState, diff: Any) -> None:
         """Apply a diff that follows the book's sequence."""
+
+    def _snapshot_loaded(
+        self,
+        symbol: str,
+        state: SyncState,
+        book: OrderBook,
+        seq: int,
+        recv_ns: int,
+        label: str,
+    ) -> None:
+        """A snapshot at sequence ``seq`` (the exchange calls it ``label``) is in
+        ``book``: replay the buffered diffs onto it.
+
+        A malformed buffered diff resyncs the symbol; the diffs after it stay
+        buffered for the next snapshot rather than being lost.
+        """
+        book.sequence = state.last_seq = seq
+        book.ts_recv_ns = recv_ns
+        state.loaded = True
+        self.stats_for(symbol).snapshots += 1
+        self.event(symbol, FeedEventKind.SNAPSHOT, f"{label}={seq}")
+        pending = list(state.buffer)
+        state.buffer.clear()
+        for i, diff in enumerate(pending):
+            try:
+                self._diff(symbol, state, diff)
+            except BAD_INPUT as exc:
+                self.event(
+                    symbol, FeedEventKind.MALFORMED, f"buffered diff: {type(exc).__name__}: {exc}"
+                )
+                self._resync(symbol, "malformed buffered diff")
+                state.buffer.extend(pending[i + 1 :])
+                return
 
     def _diff(self, symbol: str, state: SyncState, diff: tuple[Any, ...]) -> None:
         """Route one diff ``(first, last, ...)`` through the snapshot + diff procedure.

@@ -24,10 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from edge.feeds._parsing import BAD_INPUT
 from edge.feeds._snapshot_sync import SnapshotSyncFeed, SyncState
 from edge.feeds.base import register
 from shared.book import OrderBook, levels_to_ticks, to_ticks
-from shared.errors import BookError, MessageError
+from shared.errors import MessageError
 from shared.marketdata import FeedEventKind, Trade
 
 _QUOTES = (
@@ -47,15 +48,6 @@ safe: a snapshot older than what is left is detected as stale and refetched."""
 _IGNORED_EVENTS = frozenset({"kline", "24hrTicker", "24hrMiniTicker", "depth", "serverShutdown"})
 """Streams recordings (and operators) may carry that are known but not consumed."""
 
-_MALFORMED_ERRORS = (
-    MessageError,
-    BookError,
-    KeyError,
-    TypeError,
-    ValueError,
-    IndexError,
-    AttributeError,
-)
 
 _GAP = FeedEventKind.GAP  # bound once: enum attribute lookups are not free on the hot path
 _RESYNC = FeedEventKind.RESYNC
@@ -190,7 +182,7 @@ class BinanceFeed(SnapshotSyncFeed):
                 self.event(symbol, FeedEventKind.REJECTED, str(raw)[:200])
             else:
                 self.event(symbol, FeedEventKind.UNKNOWN, f"event {kind!r}: {str(raw)[:120]}")
-        except _MALFORMED_ERRORS as exc:
+        except BAD_INPUT as exc:
             self.event(symbol, _MALFORMED, f"{type(exc).__name__}: {exc}")
             if kind == "depthUpdate" and symbol:
                 state = self._sync.get(symbol)
@@ -269,7 +261,6 @@ class BinanceFeed(SnapshotSyncFeed):
     def on_snapshot(self, symbol: str, body: str | bytes, recv_ns: int) -> None:
         """Load a ``/api/v3/depth`` body, then replay the buffered diffs onto it."""
         state = self._state(symbol)
-        stats = self.stats_for(symbol)
         state.requested = False
         if state.synced:
             return  # a late duplicate answer: the book is already ahead of it
@@ -288,25 +279,11 @@ class BinanceFeed(SnapshotSyncFeed):
             asks = levels_to_ticks(snap["asks"], pd, sd)
             book = self._book(symbol)
             book.load_snapshot(bids, asks)
-        except _MALFORMED_ERRORS as exc:
+        except BAD_INPUT as exc:
             self.event(symbol, _MALFORMED, f"snapshot: {type(exc).__name__}: {exc}")
             self.mark_unsynced(symbol)
             return
-        book.sequence = state.last_seq = last_id
-        book.ts_recv_ns = recv_ns
-        state.loaded = True
-        stats.snapshots += 1
-        self.event(symbol, FeedEventKind.SNAPSHOT, f"lastUpdateId={last_id}")
-        pending = list(state.buffer)
-        state.buffer.clear()
-        for i, diff in enumerate(pending):
-            try:
-                self._diff(symbol, state, diff)
-            except _MALFORMED_ERRORS as exc:
-                self.event(symbol, _MALFORMED, f"buffered diff: {type(exc).__name__}: {exc}")
-                self._resync(symbol, "malformed buffered diff")
-                state.buffer.extend(pending[i + 1 :])
-                return
+        self._snapshot_loaded(symbol, state, book, last_id, recv_ns, "lastUpdateId")
 
 
 @register

@@ -29,10 +29,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from edge.feeds._parsing import BAD_INPUT
 from edge.feeds._snapshot_sync import SnapshotSyncFeed, SyncState
 from edge.feeds.base import register
 from shared.book import DEFAULT_DECIMALS, OrderBook, to_ticks
-from shared.errors import BookError, MessageError, TemporaryError
+from shared.errors import MessageError, TemporaryError
 from shared.marketdata import FeedEventKind, Trade
 
 MAX_TOPICS_PER_SUBSCRIBE = 100
@@ -43,15 +44,6 @@ the oldest one left is detected as stale and refetched."""
 
 _KNOWN_REPLIES = frozenset({"welcome", "ack", "pong"})
 _IGNORED_TOPICS = frozenset({"/market/candles", "/market/snapshot", "/market/allTickers"})
-_MALFORMED_ERRORS = (
-    MessageError,
-    BookError,
-    KeyError,
-    TypeError,
-    ValueError,
-    IndexError,
-    AttributeError,
-)
 _MALFORMED = FeedEventKind.MALFORMED
 _RESYNC = FeedEventKind.RESYNC
 
@@ -221,7 +213,7 @@ class KucoinFeed(SnapshotSyncFeed):
                 self.ignored[channel] = self.ignored.get(channel, 0) + 1
             else:
                 self.event("", FeedEventKind.UNKNOWN, f"topic {topic!r}")
-        except _MALFORMED_ERRORS as exc:
+        except BAD_INPUT as exc:
             self.event(symbol, _MALFORMED, f"{channel}: {type(exc).__name__}: {exc}")
             if channel == "/market/level2" and symbol:
                 state = self._sync.get(symbol)
@@ -324,7 +316,6 @@ class KucoinFeed(SnapshotSyncFeed):
     def on_snapshot(self, symbol: str, body: str | bytes, recv_ns: int) -> None:
         """Load a level-2 snapshot body, then replay the buffered diffs onto it."""
         state = self._state(symbol)
-        stats = self.stats_for(symbol)
         state.requested = False
         if state.synced:
             return  # a late duplicate answer: the book is already ahead of it
@@ -346,25 +337,11 @@ class KucoinFeed(SnapshotSyncFeed):
                     self.name, symbol, price_decimals=dec, size_decimals=dec, depth=self.depth
                 )
             book.load_snapshot(bids, asks)
-        except _MALFORMED_ERRORS as exc:
+        except BAD_INPUT as exc:
             self.event(symbol, _MALFORMED, f"snapshot: {type(exc).__name__}: {exc}")
             self.mark_unsynced(symbol)
             return
-        book.sequence = state.last_seq = seq
-        book.ts_recv_ns = recv_ns
-        state.loaded = True
-        stats.snapshots += 1
-        self.event(symbol, FeedEventKind.SNAPSHOT, f"sequence={seq}")
-        pending = list(state.buffer)
-        state.buffer.clear()
-        for i, diff in enumerate(pending):
-            try:
-                self._diff(symbol, state, diff)
-            except _MALFORMED_ERRORS as exc:
-                self.event(symbol, _MALFORMED, f"buffered diff: {type(exc).__name__}: {exc}")
-                self._resync(symbol, "malformed buffered diff")
-                state.buffer.extend(pending[i + 1 :])
-                return
+        self._snapshot_loaded(symbol, state, book, seq, recv_ns, "sequence")
 
 
 def _level(price: Any, size: Any, decimals: int) -> tuple[int, int] | None:
