@@ -179,15 +179,12 @@ def replayed(decoded: Decoded) -> Iterator[Event]:
         EXCHANGE, SYMBOL, price_decimals=decoded.price_decimals,
         size_decimals=decoded.size_decimals,
     )
-    set_bid, set_ask = book.set_bid, book.set_ask
+    apply = book.apply
     for event in decoded.events:
         ts, kind, payload = event
         if kind == BOOK:
             step: BookStep = payload  # type: ignore[assignment]
-            for price, size in step.bids:
-                set_bid(price, size)
-            for price, size in step.asks:
-                set_ask(price, size)
+            apply(step.bids, step.asks)
             book.ts_recv_ns = step.ts_recv_ns
             book.ts_exchange_ns = step.ts_exchange_ns
             yield ts, BOOK, book

@@ -203,6 +203,30 @@ class OrderBook:
             px = self._ask_px
             del px[bisect_left(px, price)]
 
+    def apply(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        """Apply one update's level changes (size 0 deletes), bids then asks.
+
+        The same result as ``set_bid``/``set_ask`` per level, in one call: a feed's
+        diff touches tens of levels, and the call per level is most of their cost.
+        With a ``depth``, the book is truncated once, after the whole update.
+        """
+        symbol = self.symbol
+        for levels, book, px, side in ((bids, self.bids, self._bid_px, "bid"),
+                                       (asks, self.asks, self._ask_px, "ask")):
+            for price, size in levels:
+                if size:
+                    if size < 0:
+                        raise BookError(f"{symbol}: negative {side} size {size} at {price}")
+                    if price not in book:
+                        insort(px, price)
+                    book[price] = size
+                elif book.pop(price, None) is not None:
+                    del px[bisect_left(px, price)]
+        depth = self.depth
+        if depth is not None:
+            self._truncate_bids(depth)
+            self._truncate_asks(depth)
+
     def set(self, side: Side, price: int, size: int) -> None:
         """Set a level on ``side``."""
         if side == "bid":

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.book import OrderBook, float_to_ticks, ticks_to_decimal, ticks_to_str, to_ticks
 from shared.errors import BookError, MessageError
@@ -103,3 +105,38 @@ def test_levels_as_strings_keep_the_exchange_precision() -> None:
     bids, asks = make_book().levels_as_strings(1)
     assert bids == [["100.00", "1.0000"]]
     assert asks == [["100.10", "0.5000"]]
+
+
+_levels = st.lists(
+    st.tuples(st.integers(9_900, 10_100), st.integers(0, 5)), max_size=12
+)
+
+
+@given(updates=st.lists(st.tuples(_levels, _levels), max_size=20))
+def test_applying_a_whole_update_equals_setting_its_levels_one_by_one(
+    updates: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]],
+) -> None:
+    """``apply`` is the batched form of ``set_bid``/``set_ask``: same levels, same order."""
+    batched, single = make_book(), make_book()
+    for bids, asks in updates:
+        batched.apply(bids, asks)
+        for price, size in bids:
+            single.set_bid(price, size)
+        for price, size in asks:
+            single.set_ask(price, size)
+        assert batched.bids == single.bids and batched.asks == single.asks
+        assert batched.top_bids(50) == single.top_bids(50)
+        assert batched.top_asks(50) == single.top_asks(50)
+
+
+def test_apply_truncates_once_after_the_update_and_refuses_negative_sizes() -> None:
+    book = make_book(depth=3)
+    # Inserting 100.05 then deleting 100.00 leaves three bids, so 99.80 stays: the
+    # exchange truncates the book it holds after each message, not after each level.
+    book.apply([(10005, 1), (10000, 0)], [])
+    assert sorted(book.bids) == [9980, 9990, 10005]
+    book.apply([(10006, 1), (10007, 1)], [(10001, 1)])
+    assert sorted(book.bids) == [10005, 10006, 10007]
+    assert sorted(book.asks) == [10001, 10010, 10020]
+    with pytest.raises(BookError, match="negative ask size"):
+        book.apply([], [(10040, -1)])
