@@ -13,6 +13,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Rebuilt whenever pyproject.toml changes (new dependency, new entry point).
 STAMP  := $(VENV)/.installed
+# apt-get needs root: sudo when there is one and we are not root already.
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
 .PHONY: all venv demo test test-fast lint docs docs-check bench clean
 
@@ -23,6 +25,9 @@ venv: $(STAMP)
 # torch first, pinned: 2.13.0 is the CPU build this machine keeps on disk. Installing
 # the project first would let ray pull a multi-GB CUDA torch from the index.
 $(STAMP): pyproject.toml
+	@# The MQTT broker comes from Debian's packages (the demo and the sync tests run it).
+	command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[all,test]'

@@ -20,7 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PACKAGES = ("shared", "edge", "hub", "models")
+PACKAGES = ("shared", "edge", "hub", "models", "provisioning")
 CONTRACTS = {
     contract["id"]: contract
     for contract in tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
@@ -41,6 +41,9 @@ PLANTED = [
     ("edge-light", "edge/feeds/_planted.py", "from ray import tune"),
     ("edge-light", "edge/_planted.py", "import fastapi"),
     ("edge-light", "shared/_planted.py", "import torch.nn"),
+    ("provisioning-standalone", "provisioning/_planted.py", "import shared.topics"),
+    ("roles-not-provisioning", "hub/_planted.py", "from provisioning import broker"),
+    ("roles-not-provisioning", "edge/_planted.py", "import provisioning.broker"),
 ]
 
 

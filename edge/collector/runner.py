@@ -17,10 +17,10 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from edge.backoff import Backoff
 from edge.collector.http import HTTPFetchError, fetch_bytes, fetch_json
 from edge.collector.sink import STOPPING, RawRecorder, StoreSink
 from edge.feeds.base import ExchangeFeed
+from shared.backoff import Backoff
 from shared.book import OrderBook
 from shared.clock import Clock
 from shared.config.feeds import BackoffConfig, ExchangeConfig

@@ -21,9 +21,9 @@ from typing import Any
 
 import ccxt
 
-from edge.backoff import Backoff
 from edge.history.numbers import MINUTE_MS, decimal_text, exact_decimal
 from edge.history.writes import CandleRow, write_rows
+from shared.backoff import Backoff
 from shared.config.feeds import BackoffConfig
 from shared.errors import OperationalError, TemporaryError
 

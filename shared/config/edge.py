@@ -12,6 +12,7 @@ from shared.config.history import HistoryConfig
 from shared.config.logging import LoggingConfig
 from shared.config.simulator import SimulatorConfig
 from shared.config.store import StoreConfig
+from shared.config.sync import SyncConfig
 from shared.config.trading import TradingConfig
 
 
@@ -40,6 +41,7 @@ class EdgeConfig(ConfigModel):
     trading: TradingConfig = Field(
         default_factory=TradingConfig, description="Paper trading while collecting."
     )
+    sync: SyncConfig = Field(default_factory=SyncConfig, description="Sync to the hub over MQTT.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
 
     @field_validator("agent_id")

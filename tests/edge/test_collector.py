@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from edge.backoff import Backoff
 from edge.collector import CollectorService, CollectorStatus
 from edge.collector.service import split_symbols
 from edge.feeds import load_feeds
 from edge.replay import replay_files
 from edge.store.db import connect
+from shared.backoff import Backoff
 from shared.clock import LiveClock
 from shared.config.edge import EdgeConfig
 from shared.config.feeds import BackoffConfig, ExchangeConfig

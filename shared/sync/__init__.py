@@ -1,0 +1,1 @@
+"""The edge → hub sync contract: synced tables, wire messages and the batch codec."""
