@@ -5,12 +5,23 @@ Each command is a thin layer over a library function in its own module.
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
+from pydantic import ValidationError
 
 from shared.config.base import load_config
 from shared.config.hub import HubConfig
+from shared.logs import setup_logging
+from shared.sync.messages import COMMAND_KINDS, CommandKind
+
+if TYPE_CHECKING:
+    from hub.store.store import HubStore
 
 CONFIG_OPTION = click.option(
     "-c",
@@ -39,3 +50,135 @@ def check_config(config_file: Path) -> None:
     """Validate a hub config file; errors name the file and the key path."""
     config = load_hub_config(config_file)
     click.echo(f"{config_file}: ok (data_dir={config.data_dir})")
+
+
+def _store(config: HubConfig) -> HubStore:
+    from hub.store.store import HubStore
+
+    return HubStore.in_dir(config.data_dir)
+
+
+def _utc(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@hub_group.command(name="run")
+@CONFIG_OPTION
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds (default: until SIGINT/SIGTERM).",
+)
+def run_command(config_file: Path, duration: float | None) -> None:
+    """Run the MQTT ingest: store every agent's batches in <data_dir>/hub.db, acknowledge
+    each after its durable commit, keep statuses, command results and dead letters, and
+    log a status line (batches, rows/s, dead letters) every ingest.status_interval_s."""
+    from hub.ingest.service import IngestService
+
+    config = load_hub_config(config_file)
+    setup_logging(config.logging, Path(config.data_dir))
+    service = IngestService(config)
+    service.run(duration)
+    click.echo(f"ingest stopped: {service.status_line()}")
+
+
+@hub_group.command(name="agents")
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the fleet as JSON.")
+def agents_command(config_file: Path, as_json: bool) -> None:
+    """Show the fleet: per agent online/offline, last seen, backlog and lag (rows and
+    seconds), versions, feed health, trading paused, dropped rows and dead letters."""
+    from hub.fleet import fleet_status
+
+    config = load_hub_config(config_file)
+    with _store(config) as store:
+        fleet = fleet_status(store, config.ingest, now_ns=time.time_ns())
+    if as_json:
+        click.echo(json.dumps([agent.to_dict() for agent in fleet], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"fleet ({len(fleet)} agent(s))")
+    for header in ("agent", "state", "last seen", "versions (agent/model/spec)", "backlog",
+                   "lag rows", "lag s", "books", "stale", "paused", "dropped", "dead"):
+        table.add_column(header, justify="left" if header in ("agent", "state") else "right")
+    for a in fleet:
+        age = "-" if a.last_seen_age_s is None else f"{a.last_seen_age_s:.0f}s ago"
+        table.add_row(
+            a.agent_id, "online" if a.online else "offline", age,
+            f"{a.agent_version or '-'}/{a.model_version or '-'}/{(a.feature_spec or '-')[:12]}",
+            str(a.backlog_rows), str(a.lag_rows), f"{a.lag_s:.1f}",
+            f"{a.feeds_synced}/{a.feeds_total}", ", ".join(a.stale_feeds) or "-",
+            "yes" if a.trading_paused else "no", str(a.dropped_rows), str(a.dead_letters),
+        )
+    Console().print(table)
+
+
+@hub_group.command(name="command")
+@CONFIG_OPTION
+@click.argument("agent")
+@click.argument("kind", type=click.Choice(COMMAND_KINDS))
+@click.option("--symbol", default=None, help="The symbol the command is about (e.g. BTC/USDT).")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the agent's answer.",
+)
+def command_command(
+    config_file: Path, agent: str, kind: str, symbol: str | None, wait_s: float
+) -> None:
+    """Send a command to one agent and print its answer. Exits 0 when the agent did it,
+    1 when it refused or failed it, 3 when no answer came within --wait. The command
+    and the answer are recorded in the hub store."""
+    from hub.commands import new_command, send_command
+
+    config = load_hub_config(config_file)
+    args = {"symbol": symbol} if symbol else {}
+    try:
+        command = new_command(agent, cast(CommandKind, kind), args)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc.errors()[0]["msg"]), param_hint="AGENT") from None
+    with _store(config) as store:
+        outcome = send_command(config.mqtt, store, command, wait_s=wait_s)
+    result = outcome.result
+    if result is None:
+        click.echo(f"{agent} {kind} {command.command_id}: no answer within {wait_s:g}s")
+        sys.exit(3)
+    detail = f" ({result.detail})" if result.detail else ""
+    click.echo(f"{agent} {kind} {command.command_id}: {result.outcome}{detail}")
+    if not outcome.ok:
+        sys.exit(1)
+
+
+@hub_group.command(name="dead-letters")
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True,
+    help="Show at most this many, newest first.",
+)
+def dead_letters_command(config_file: Path, as_json: bool, limit: int) -> None:
+    """List the messages the hub refused, newest first, with the reason for each."""
+    config = load_hub_config(config_file)
+    with _store(config) as store:
+        letters = store.dead_letters(limit=limit)
+    if as_json:
+        click.echo(json.dumps([letter.to_dict() for letter in letters], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dead letters (newest {len(letters)})")
+    for header in ("id", "received (UTC)", "agent", "topic", "bytes", "reason"):
+        table.add_column(header, justify="right" if header in ("id", "bytes") else "left")
+    for d in letters:
+        table.add_row(str(d.id), _utc(d.received_ns), d.agent_id or "-", d.topic,
+                      str(d.payload_bytes), d.reason)
+    Console().print(table)

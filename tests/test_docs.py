@@ -17,10 +17,12 @@ import pytest
 from shared import cli_docs
 from shared.cli import UnavailableCommand, cli
 from shared.config.docs import ROLES, field_paths
+from shared.topics import TOPICS
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_MD = REPO / "docs" / "cli.md"
 CONFIG_MD = REPO / "docs" / "configuration.md"
+SYNC_MD = REPO / "docs" / "sync.md"
 COMMANDS = [doc.path for doc in cli_docs.walk()]
 FIELDS = sorted({path for _, model, _ in ROLES for path in field_paths(model)})
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -99,3 +101,8 @@ def test_the_readme_starts_with_make_demo_then_make_test() -> None:
     commands = re.findall(r"^(make \S+)", read(REPO / "README.md"), flags=re.MULTILINE)
 
     assert commands[:2] == ["make demo", "make test"]
+
+
+@pytest.mark.parametrize("topic", [topic for topic, _, _ in TOPICS])
+def test_every_mqtt_topic_is_in_the_sync_guide(topic: str) -> None:
+    assert f"`{topic}`" in read(SYNC_MD), f"{topic} is not documented in docs/sync.md"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shared.config.base import ConfigModel
+from shared.config.feeds import BackoffConfig
 from shared.config.logging import LoggingConfig
 from shared.config.mqtt import MqttConfig
 
@@ -24,6 +25,27 @@ class IngestConfig(ConfigModel):
     offline_after_s: float = Field(
         90.0, gt=0,
         description="An agent not heard from this long shows offline even without its last will.",
+    )
+    receive_maximum: int = Field(
+        256, ge=1, le=65535,
+        description="Most messages the broker may hand the hub before it has stored them "
+        "(MQTT v5 Receive Maximum): the broker holds the rest, which bounds the hub's memory.",
+    )
+    queue_bytes: int = Field(
+        512_000_000, gt=0,
+        description="Most payload bytes waiting for the writer; a batch past it is dropped "
+        "unacknowledged and the agent sends it again.",
+    )
+    stale_feed_after_s: float = Field(
+        60.0, gt=0,
+        description="A book not updated this long (by its agent's last status) shows stale.",
+    )
+    status_interval_s: float = Field(
+        30.0, gt=0,
+        description="How often `hub run` logs its status line (batches, rows/s, dead letters).",
+    )
+    backoff: BackoffConfig = Field(
+        default_factory=BackoffConfig, description="Reconnect backoff to the broker."
     )
 
 

@@ -1,0 +1,291 @@
+"""The hub's MQTT ingest: one persistent session, one writer thread, acks after commit.
+
+* **Session.** Client id ``hub``, ``clean_start=False`` from the very first connect
+  and a session expiry, so the broker keeps the hub's subscriptions and queues the
+  agents' batches while the hub is down (a clean first connect would drop them).
+* **Flow.** paho's network thread only appends to an :class:`~hub.ingest.inbox.Inbox`;
+  ONE writer thread takes up to ``commit_max_batches`` messages at a time, commits
+  them in one transaction (:class:`~hub.ingest.writer.IngestWriter`), then publishes
+  the acks. PUBACKs are manual and sent only after a message was handled, so a hub
+  killed before its commit gets those messages again from the broker when it comes
+  back; the agent's own re-send after its ack timeout is the second line.
+* **Reconnect.** paho reconnects by itself; every wait before an attempt is a draw
+  from :class:`shared.backoff.Backoff` (capped exponential, full jitter), and
+  ``on_connect`` subscribes again (a non-zero reason code is a failure, logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from hub.ingest.inbox import Inbox
+from hub.ingest.writer import Incoming, IngestStats, IngestWriter
+from hub.store.store import HubStore
+from shared.backoff import Backoff
+from shared.clock import Clock, LiveClock
+from shared.config.hub import HubConfig
+from shared.mqtt import connect_properties, new_client
+from shared.topics import HUB_SUBSCRIPTIONS, NAMESPACE
+
+log = logging.getLogger(__name__)
+
+CLIENT_ID = "hub"
+_DATA_PREFIX = f"{NAMESPACE}/agent/"
+_TAKE_WAIT_S = 0.2
+_FLUSH_WAIT_S = 5.0
+
+
+class IngestService:
+    """Takes the fleet's batches, statuses and command results into the hub store."""
+
+    def __init__(
+        self, config: HubConfig, *, store: HubStore | None = None, clock: Clock | None = None,
+        client_id: str = CLIENT_ID,
+    ) -> None:
+        self.config = config
+        self._owns_store = store is None
+        self.store = store if store is not None else HubStore.in_dir(config.data_dir)
+        self.clock = clock or LiveClock()
+        self.writer = IngestWriter(self.store, config.ingest, self.clock)
+        self._inbox = Inbox(config.ingest.queue_bytes)
+        self._backoff = Backoff(config.ingest.backoff)
+        self._client = self._make_client(client_id)
+        self._lock = threading.Lock()
+        self._session = 0
+        self._accepting = False
+        self._subscribed = threading.Event()
+        self._stop_writer = threading.Event()
+        self._writer_thread: threading.Thread | None = None
+        self._pending: list[paho.MQTTMessageInfo] = []
+
+    @property
+    def stats(self) -> IngestStats:
+        """Running totals (batches, rows, dead letters...)."""
+        return self.writer.stats
+
+    @property
+    def connected(self) -> bool:
+        return self._client.is_connected()
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        """Whether the subscriptions were granted within ``timeout_s`` (tests, demo)."""
+        return self._subscribed.wait(timeout_s)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background and start the writer; returns at once."""
+        mqtt = self.config.mqtt
+        self._accepting = True
+        self._stop_writer.clear()
+        self._writer_thread = threading.Thread(target=self._write_loop, name="hub-ingest-writer")
+        self._writer_thread.start()
+        props = connect_properties(persistent=True)
+        # The broker hands over at most this many messages not yet PUBACKed; the rest
+        # wait at the broker, which bounds what the hub holds in memory.
+        props.ReceiveMaximum = self.config.ingest.receive_maximum
+        self._client.connect_async(
+            mqtt.host, mqtt.port, mqtt.keepalive_s, clean_start=False, properties=props
+        )
+        self._client.loop_start()
+        log.info("ingest: connecting to %s:%d as %r", mqtt.host, mqtt.port, CLIENT_ID)
+
+    def stop(self) -> None:
+        """Finish what was received, publish its acks, disconnect (the session stays)."""
+        # Messages arriving from now on are not PUBACKed: the broker keeps them for the
+        # hub's next session instead of the hub half-handling them.
+        self._accepting = False
+        self._stop_writer.set()
+        self._inbox.close()
+        if self._writer_thread is not None:
+            self._writer_thread.join()
+            self._writer_thread = None
+        self._flush(_FLUSH_WAIT_S)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._owns_store:
+            self.store.close()
+        log.info("ingest: stopped (%s)", self.status_line())
+
+    def run(self, duration_s: float | None = None) -> IngestStats:
+        """Run until ``duration_s`` passes or SIGINT/SIGTERM, logging a status line."""
+        done = threading.Event()
+        with _stop_on_signals(done):
+            self.start()
+            try:
+                deadline = None if duration_s is None else time.monotonic() + duration_s
+                interval = self.config.ingest.status_interval_s
+                while not done.is_set():
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        break
+                    rows_before, t0 = self.stats.rows, time.monotonic()
+                    done.wait(interval if left is None else min(interval, left))
+                    rate = (self.stats.rows - rows_before) / max(time.monotonic() - t0, 1e-9)
+                    log.info("ingest: %s, %.0f rows/s", self.status_line(), rate)
+            finally:
+                self.stop()
+        return self.stats
+
+    def status_line(self) -> str:
+        """One line of totals: connection, batches, rows, dead letters, backlog in memory."""
+        s = self.stats
+        return (
+            f"{'connected' if self.connected else 'disconnected'}, batches={s.batches}, "
+            f"rows={s.rows} (new {s.rows_new}), dead_letters={s.dead_letters}, "
+            f"statuses={s.statuses}, shed={s.shed}, queued={len(self._inbox)}"
+        )
+
+    # --- paho callbacks (network thread) ---------------------------------------------
+
+    def _make_client(self, client_id: str) -> paho.Client:
+        client = new_client(self.config.mqtt, client_id, max_inflight=100)
+        client.manual_ack_set(True)
+        client.connect_timeout = self.config.mqtt.connect_timeout_s
+        self._set_next_delay(client, self.config.ingest.backoff.initial_s)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    @staticmethod
+    def _set_next_delay(client: paho.Client, delay_s: float) -> None:
+        # reconnect_delay_set resets paho's doubling, so its next wait is exactly this
+        # draw (its annotation says int; it sleeps on any number).
+        client.reconnect_delay_set(delay_s, delay_s)  # type: ignore[arg-type]
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("ingest: broker refused the connection: %s", reason)
+            return
+        with self._lock:
+            self._session += 1
+        self._backoff.reset()
+        log.info("ingest: connected (session present: %s)", flags.session_present)
+        options = SubscribeOptions(qos=1)
+        client.subscribe([(topic, options) for topic in HUB_SUBSCRIPTIONS])
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        delay = self._backoff.next_delay()
+        log.warning("ingest: cannot reach the broker, retrying in %.1fs", delay)
+        self._set_next_delay(client, delay)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        self._subscribed.clear()
+        if not self._accepting:
+            return
+        delay = self._backoff.next_delay()
+        log.warning("ingest: disconnected (%s), reconnecting in %.1fs", reason, delay)
+        self._set_next_delay(client, delay)
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode], props: Any
+    ) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error("ingest: subscriptions refused: %s", ", ".join(failed))
+            return
+        self._subscribed.set()
+
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("ingest: the broker refused an acknowledgement (mid %d): %s", mid, reason)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if not self._accepting:
+            return
+        item = Incoming(
+            topic=message.topic, payload=bytes(message.payload), received_ns=self.clock.time_ns(),
+            retain=bool(message.retain), mid=message.mid, qos=message.qos,
+            session=self._session,
+        )
+        # Only data batches may be dropped: statuses and results are small and rare.
+        droppable = message.topic.startswith(_DATA_PREFIX) and "/data/" in message.topic
+        if not self._inbox.put(item, droppable=droppable):
+            self.stats.shed += 1
+            log.warning(
+                "ingest: %s dropped, %d bytes already waiting (ingest.queue_bytes); "
+                "the agent sends it again", message.topic, self._inbox.bytes,
+            )
+            client.ack(message.mid, message.qos)
+
+    # --- writer thread ----------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        most = self.config.ingest.commit_max_batches
+        while True:
+            items = self._inbox.take(most, _TAKE_WAIT_S)
+            if not items:
+                if self._stop_writer.is_set():
+                    return
+                continue
+            try:
+                acks = self.writer.handle(items)
+            except Exception:
+                # A bug must not silently end ingest: log it, answer nothing (the
+                # agents send again) and carry on with the next group.
+                log.exception("ingest: a group of %d message(s) failed", len(items))
+                acks = []
+            for topic, payload in acks:
+                self._track(self._client.publish(topic, payload, qos=1))
+            self._puback(items)
+
+    def _puback(self, items: list[Incoming]) -> None:
+        with self._lock:
+            session = self._session
+        for item in items:
+            # A PUBACK on a newer connection would acknowledge another message with
+            # the same packet id; the broker re-sends the old one on that connection.
+            if item.qos > 0 and item.session == session:
+                self._client.ack(item.mid, item.qos)
+
+    def _track(self, info: paho.MQTTMessageInfo) -> None:
+        self._pending = [i for i in self._pending if not i.is_published()]
+        self._pending.append(info)
+
+    def _flush(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for info in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._client.is_connected():
+                break
+            try:
+                info.wait_for_publish(left)
+            except (RuntimeError, ValueError):
+                break  # not connected any more: the agents send again
+        self._pending = []
+
+
+@contextmanager
+def _stop_on_signals(done: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``done`` (only the main thread may install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
