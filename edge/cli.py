@@ -133,9 +133,11 @@ def collect_command(
 @click.option("--json", "as_json", is_flag=True, help="Print rows deleted per table as JSON.")
 def prune_command(config_file: Path, as_json: bool) -> None:
     """Delete rows older than store.retention allows (in small chunks, safe while
-    collecting) and print the rows deleted per table. Ids are never reused."""
+    collecting) and print the rows deleted per table. Ids are never reused; with
+    sync.enabled, rows the hub has not acknowledged are kept."""
     import time
 
+    from edge.store.cursors import read_cursors
     from edge.store.db import open_store
     from edge.store.retention import prune
     from edge.store.writer import database_path
@@ -144,9 +146,11 @@ def prune_command(config_file: Path, as_json: bool) -> None:
     path = database_path(config.data_dir, config.store)
     conn = open_store(path)
     try:
+        # While syncing, rows the hub has not acknowledged are kept whatever their age.
+        synced = read_cursors(conn, config.sync.tables) if config.sync.enabled else None
         deleted = prune(
             conn, config.store.retention, time.time_ns(),
-            chunk_rows=config.store.prune_chunk_rows, pause_s=0.01,
+            chunk_rows=config.store.prune_chunk_rows, pause_s=0.01, synced_up_to=synced,
         )
     finally:
         conn.close()
@@ -330,3 +334,14 @@ def _register_history_commands() -> None:
 
 
 _register_history_commands()
+
+
+def _register_sync_commands() -> None:
+    """The sync to the hub's commands live in edge/sync/cli.py."""
+    from edge.sync.cli import sync_command, sync_status_command
+
+    edge_group.add_command(sync_command)
+    edge_group.add_command(sync_status_command)
+
+
+_register_sync_commands()

@@ -21,10 +21,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from edge.collector.commands import collector_handlers, feed_health
 from edge.collector.runner import ConnectionRunner
 from edge.collector.sink import RawRecorder, StoreSink
 from edge.feeds import feed_class
 from edge.store.writer import StoreWriter, WriterStats, database_path
+from edge.sync.client import SyncClient
 from edge.trading.live import PaperTrading
 from shared.clock import Clock, LiveClock
 from shared.config.edge import EdgeConfig
@@ -127,6 +129,8 @@ class CollectorService:
                         recorder=self.recorder, feed_class=cls, label=label,
                     )
                 )
+        self.sync: SyncClient | None = None
+        """The sync to the hub while running, when ``sync.enabled``."""
         self._last_status = (time.monotonic(), 0)
 
     # -- status ----------------------------------------------------------------------
@@ -165,6 +169,16 @@ class CollectorService:
         """
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
+        if self.config.sync.enabled:
+            try:
+                self.sync = SyncClient(
+                    self.config, self.writer, self.db_path, self.clock,
+                    commands=collector_handlers(self, loop), health=lambda: feed_health(self),
+                )
+            except BaseException:
+                self.writer.close()
+                raise
+            self.sync.start()
         handled = self._install_signals(loop, stop)
         tasks = [
             loop.create_task(runner.run(stop), name=f"runner {runner.label}")
@@ -227,6 +241,12 @@ class CollectorService:
             self.store._trade_safely(self.store.trading.close)
         self.store.close_arbitrage(everything=True)
         self.recorder.close()
+        if self.sync is not None:
+            # After the last rows are committed, so the final status counts them; before
+            # the writer closes, so the last acknowledged cursors are still stored.
+            with contextlib.suppress(OperationalError):
+                self.writer.flush()
+            self.sync.stop()
         self.writer.close()
         final = self.status()
         log.info("stopped: %s", final.line())

@@ -9,13 +9,18 @@ range, not a table scan.
 Ids are never reset: every table is ``AUTOINCREMENT``, so SQLite keeps the
 highest id ever used in ``sqlite_sequence`` and the sync cursor to the hub stays
 valid after a prune.
+
+When the agent syncs to the hub, ``prune`` is given each synced table's
+acknowledged id and deletes nothing above it: age alone never removes a row the
+hub has not got. Unsynced rows only go under the disk budget
+(:mod:`edge.sync.budget`), which records every such drop.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from shared.config.store import RetentionConfig
@@ -100,9 +105,13 @@ def prune(
     *,
     chunk_rows: int = 5_000,
     pause_s: float = 0.0,
+    synced_up_to: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Delete rows older than ``retention`` allows; returns rows deleted per table.
 
+    ``synced_up_to``: when the agent syncs, each synced table's acknowledged id
+    (:func:`edge.store.cursors.read_cursors`); rows above it are kept whatever
+    their age. Tables not in it are pruned by age alone.
     ``conn`` must be in autocommit mode (as :func:`edge.store.db.connect` opens it).
     """
     deleted: dict[str, int] = {}
@@ -113,6 +122,10 @@ def prune(
             deleted[policy.table] = 0
             continue
         column = policy.time_column
+        bound = ""
+        upper: tuple[int, ...] = ()
+        if synced_up_to is not None and policy.table in synced_up_to:
+            bound, upper = " AND id <= ?", (synced_up_to[policy.table],)
         if policy.per_symbol:
             pairs = conn.execute(
                 f"SELECT DISTINCT exchange, symbol FROM {policy.table}"
@@ -120,12 +133,13 @@ def prune(
             total = 0
             for exchange, symbol in pairs:
                 total += _delete_chunks(
-                    conn, policy.table, f"exchange = ? AND symbol = ? AND {column} < ?",
-                    (exchange, symbol, cutoff), chunk_rows, pause_s,
+                    conn, policy.table, f"exchange = ? AND symbol = ? AND {column} < ?{bound}",
+                    (exchange, symbol, cutoff, *upper), chunk_rows, pause_s,
                 )
             deleted[policy.table] = total
         else:
             deleted[policy.table] = _delete_chunks(
-                conn, policy.table, f"{column} < ?", (cutoff,), chunk_rows, pause_s
+                conn, policy.table, f"{column} < ?{bound}", (cutoff, *upper), chunk_rows,
+                pause_s,
             )
     return deleted

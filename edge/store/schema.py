@@ -193,4 +193,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX arbitrage_time ON arbitrage_opportunities (symbol, start_ns);
         """,
     ),
+    (
+        "0004_sync",
+        # The sync's own bookkeeping. sync_cursors holds, per synced table, the newest
+        # id the hub acknowledged; sync_drops records every range of rows the disk
+        # budget deleted before the hub had them (it is itself synced, so the hub
+        # learns of every gap it will never fill).
+        """
+        CREATE TABLE sync_cursors (
+            table_name TEXT PRIMARY KEY,
+            acked_id INTEGER NOT NULL,
+            ts_ns INTEGER NOT NULL
+        );
+
+        CREATE TABLE sync_drops (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            table_name TEXT NOT NULL,
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            ts_ns INTEGER NOT NULL
+        );
+        CREATE INDEX sync_drops_time ON sync_drops (ts_ns);
+        """,
+    ),
 ]

@@ -91,6 +91,17 @@ INSERTS: dict[str, str] = {
         "end_ns, duration_ns, buy_price, sell_price, size, edge_bps, profit, max_edge_bps, "
         "max_size, max_profit, updates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
+    # A cursor only ever moves forward: an acknowledgement that arrives late (a
+    # re-sent batch acknowledged again) must not undo a newer one.
+    "sync_cursors": (
+        "INSERT INTO sync_cursors (table_name, acked_id, ts_ns) VALUES (?, ?, ?) "
+        "ON CONFLICT(table_name) DO UPDATE SET acked_id = max(acked_id, excluded.acked_id), "
+        "ts_ns = excluded.ts_ns"
+    ),
+    "sync_drops": (
+        "INSERT INTO sync_drops (table_name, first_id, last_id, rows, reason, ts_ns) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    ),
 }
 """The statement for each table the writer fills (trades and candles are idempotent)."""
 

@@ -119,6 +119,7 @@ class PaperTrading:
             clock, self.broker, self.risk, strategies, portfolios, self.instruments,
             self.ledger, books=self.books, tape=self.tape,
         )
+        self._paused_by_command: set[str] = set()
         restored = self.broker.restore(recovered.open_orders)
         self.ledger.record(restored)
         log.info(
@@ -126,6 +127,27 @@ class PaperTrading:
             len(strategies), "y" if len(strategies) == 1 else "ies", len(self.wanted),
             recovered.fills, len(recovered.open_orders),
         )
+
+    def pause(self) -> list[str]:
+        """Pause every strategy (the hub's ``pause_trading``): no hook of theirs runs,
+        orders already resting stay with the broker. Returns the strategies paused."""
+        names = [s.name for s in self.engine.strategies if s.name not in self.engine.paused]
+        self.engine.paused.update(names)
+        self._paused_by_command.update(names)
+        return names
+
+    def resume(self) -> list[str]:
+        """Undo :meth:`pause`. A strategy the engine paused for its own errors stays
+        paused: only the strategies :meth:`pause` stopped come back."""
+        names = sorted(self._paused_by_command)
+        self.engine.paused.difference_update(names)
+        self._paused_by_command.clear()
+        return names
+
+    @property
+    def paused(self) -> bool:
+        """True while :meth:`pause` holds the strategies."""
+        return bool(self._paused_by_command)
 
     def on_book(self, book: OrderBook) -> None:
         key = (book.exchange, book.symbol)

@@ -1,0 +1,107 @@
+"""What the hub may ask of a running collector, and the feed health it reports.
+
+The sync client calls these from its own thread; everything that touches feeds,
+books or strategies is handed to the collector's event loop and waited for
+briefly, so the loop's objects are only ever changed by the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from edge.sync.commands import CommandHandlers, CommandRefused
+from shared.marketdata import FeedEventKind
+from shared.sync.messages import FeedHealth
+
+if TYPE_CHECKING:
+    from edge.collector.service import CollectorService
+
+T = TypeVar("T")
+
+LOOP_TIMEOUT_S = 5.0
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop, work: Callable[[], T]) -> T:
+    """Run ``work`` on the collector's loop and return what it returned (or raised)."""
+    if loop.is_closed() or not loop.is_running():
+        raise CommandRefused("the collector is not running")
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except Exception as exc:  # handed back to the caller's thread
+            future.set_exception(exc)
+
+    loop.call_soon_threadsafe(run)
+    return future.result(LOOP_TIMEOUT_S)
+
+
+def collector_handlers(
+    service: CollectorService, loop: asyncio.AbstractEventLoop
+) -> CommandHandlers:
+    """The sync's command handlers for ``service`` running on ``loop``."""
+
+    def resync(symbol: str, exchange: str | None) -> str:
+        runners = [
+            r for r in service.runners
+            if symbol in r.feed.symbols and exchange in (None, r.exchange)
+        ]
+        if not runners:
+            where = f" on {exchange}" if exchange else ""
+            raise CommandRefused(f"this agent keeps no book of {symbol!r}{where}")
+        over_socket = sorted({r.exchange for r in runners if r.feed.snapshot_url(symbol) is None})
+        if over_socket:
+            # These feeds get their snapshot by resubscribing on the socket, which only
+            # the feed itself knows how to do: marking the book unsynced from here
+            # would leave it unsynced.
+            raise CommandRefused(
+                f"{', '.join(over_socket)} sends book snapshots over the socket; a resync "
+                "from the hub is only possible for feeds with REST snapshots"
+            )
+
+        def run() -> str:
+            for runner in runners:
+                runner.feed.mark_unsynced(symbol)
+                runner.feed.event(symbol, FeedEventKind.RESYNC, "requested by the hub")
+                runner.request_snapshot(symbol)
+            return f"resyncing {symbol} on {', '.join(r.label for r in runners)}"
+
+        return _in_loop(loop, run)
+
+    paper = service.paper
+    if paper is None:
+        return CommandHandlers(
+            resync=resync, trading_refusal="paper trading is disabled on this agent"
+        )
+
+    def pause() -> str:
+        names = _in_loop(loop, paper.pause)
+        return f"paused {', '.join(names)}" if names else "already paused"
+
+    def resume() -> str:
+        names = _in_loop(loop, paper.resume)
+        return f"resumed {', '.join(names)}" if names else "nothing was paused by the hub"
+
+    return CommandHandlers(
+        resync=resync, pause_trading=pause, resume_trading=resume,
+        trading_paused=lambda: paper.paused,
+    )
+
+
+def feed_health(service: CollectorService) -> list[FeedHealth]:
+    """Per exchange and symbol: whether the book is synced and when it last changed."""
+    out = []
+    for runner in service.runners:
+        for symbol in list(runner.feed.symbols):
+            book = runner.feed.books.get(symbol)
+            out.append(
+                FeedHealth(
+                    exchange=runner.exchange, symbol=symbol, synced=runner.feed.is_synced(symbol),
+                    last_update_ns=book.ts_recv_ns if book is not None else 0,
+                )
+            )
+    return out

@@ -1,0 +1,218 @@
+"""The agent's connection to the broker, kept up by one thread.
+
+A fresh paho client per attempt (MQTT v5, TLS and identity from the config, a
+retained ``offline`` last will), ``loop()`` until the connection drops, then a
+capped, jittered backoff before the next attempt. paho's own reconnect has no
+jitter, and a fresh client also means nothing of a dead connection is replayed
+behind the outbox's back: the outbox decides what is sent again.
+
+A non-zero CONNACK is a failure (not authorized, bad identity, server busy); the
+subscriptions are made again in every ``on_connect``. paho calls back on this
+thread, holding its own locks during ``on_publish``, so every callback only hands
+an event to the owner (``on_event``) and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from shared import topics
+from shared.backoff import Backoff
+from shared.clock import Clock
+from shared.config.sync import SyncConfig
+from shared.errors import ConfigError
+from shared.mqtt import connect_properties, new_client
+
+log = logging.getLogger("edge.sync")
+
+Event = tuple[Any, ...]
+"""``("connected",)``, ``("disconnected", why)``, ``("puback", mid, failed, reason)``,
+``("ack", payload)`` or ``("command", payload)``."""
+
+STOP_PUBLISH_TIMEOUT_S = 2.0
+STABLE_AFTER_S = 10.0
+"""A connection that lasted this long resets the backoff. Not every CONNACK does: a
+broker that accepts the connection and then drops it (mosquitto 2.0.11 disconnects a
+client right after refusing one of its publishes) must not get a reconnect storm."""
+PAHO_SPARE_INFLIGHT = 8
+"""paho's in-flight window beyond the outbox's: statuses and command results never
+wait behind data batches for a PUBACK."""
+
+
+class BrokerConnection:
+    """Connects, reconnects with backoff, and publishes for one agent."""
+
+    def __init__(
+        self,
+        agent_id: str,
+        config: SyncConfig,
+        clock: Clock,
+        *,
+        on_event: Callable[[Event], None],
+        last_will: Callable[[], bytes],
+    ) -> None:
+        self.agent_id = agent_id
+        self.config = config
+        self.clock = clock
+        self.on_event = on_event
+        self.last_will = last_will
+        self.connects = 0
+        self.connect_failures = 0
+        self.connected_since_ns: int | None = None
+        self._client: paho.Client | None = None
+        self._connected = threading.Event()
+        self._refused = False
+        self._up_at: float | None = None
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._backoff = Backoff(config.backoff)
+        self._thread: threading.Thread | None = None
+        # Fails now, in the caller, on a TLS file or password variable that is missing.
+        self._new_client()
+
+    @property
+    def connected(self) -> bool:
+        """True from a successful CONNACK until the connection drops."""
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Start the connection thread; returns at once."""
+        self._thread = threading.Thread(target=self._run, name="sync-network", daemon=True)
+        self._thread.start()
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int | None:
+        """Publish at QoS 1; the message id, or None when there is no connection."""
+        client = self._client
+        if client is None or not self._connected.is_set():
+            return None
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            log.debug("sync: publish on %s failed: %s", topic, paho.error_string(info.rc))
+            return None
+        return info.mid
+
+    def stop(self, farewell: bytes | None = None) -> None:
+        """Publish ``farewell`` (retained, on the status topic), disconnect cleanly, end the
+        thread. A clean disconnect does not fire the last will, hence the farewell."""
+        self._stopping.set()
+        client = self._client
+        if client is not None and self._connected.is_set():
+            if farewell is not None:
+                info = client.publish(
+                    topics.agent_status(self.agent_id), farewell, qos=1, retain=True
+                )
+                try:
+                    info.wait_for_publish(STOP_PUBLISH_TIMEOUT_S)
+                except (RuntimeError, ValueError) as exc:
+                    log.warning("sync: offline status not confirmed: %s", exc)
+            client.disconnect()
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- the connection thread -----------------------------------------------------------
+
+    def _new_client(self) -> paho.Client:
+        client = new_client(
+            self.config.mqtt, self.agent_id,
+            max_inflight=self.config.max_inflight + PAHO_SPARE_INFLIGHT,
+        )
+        client.connect_timeout = self.config.mqtt.connect_timeout_s
+        client.will_set(topics.agent_status(self.agent_id), self.last_will(), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def _run(self) -> None:
+        mqtt = self.config.mqtt
+        while not self._stopped.is_set():
+            self._refused = False
+            self._up_at = None
+            try:
+                client = self._new_client()
+                self._client = client
+                client.connect(
+                    mqtt.host, mqtt.port, mqtt.keepalive_s, clean_start=True,
+                    properties=connect_properties(persistent=False),
+                )
+            except (OSError, ValueError, ConfigError) as exc:
+                self._retry_later(f"cannot reach the broker at {mqtt.host}:{mqtt.port}: {exc}")
+                continue
+            deadline = time.monotonic() + mqtt.connect_timeout_s
+            while not self._stopped.is_set():
+                rc = client.loop(timeout=0.1)
+                if rc != paho.MQTT_ERR_SUCCESS or self._refused:
+                    break
+                if not self._connected.is_set() and time.monotonic() > deadline:
+                    log.error("sync: no CONNACK from %s:%d in %.1f s", mqtt.host, mqtt.port,
+                              mqtt.connect_timeout_s)
+                    break
+            if self._stopping.is_set():
+                # stop() disconnected on purpose, after the farewell went out.
+                self._set_disconnected("stopped")
+                return
+            if client.is_connected():
+                client.disconnect()
+            client.loop(timeout=0.01)
+            self._set_disconnected("connection lost")
+            if self._up_at is not None and time.monotonic() - self._up_at >= STABLE_AFTER_S:
+                self._backoff.reset()
+            self._retry_later("disconnected from the broker")
+
+    def _retry_later(self, why: str) -> None:
+        self.connect_failures += 1
+        delay = self._backoff.next_delay()
+        log.warning("sync: %s; reconnecting in %.2f s", why, delay)
+        self._stopped.wait(delay)
+
+    def _set_disconnected(self, why: str) -> None:
+        if self._connected.is_set():
+            self._connected.clear()
+            self.on_event(("disconnected", why))
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
+        if reason_code.is_failure:
+            log.error("sync: the broker refused the connection: %s", reason_code)
+            self._refused = True
+            return
+        client.subscribe([(topic, 1) for topic in topics.agent_subscriptions(self.agent_id)])
+        self.connected_since_ns = self.clock.time_ns()
+        self._up_at = time.monotonic()
+        self.connects += 1
+        self._connected.set()
+        log.info("sync: connected to %s:%d", self.config.mqtt.host, self.config.mqtt.port)
+        self.on_event(("connected",))
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
+        if not self._stopping.is_set():
+            log.warning("sync: disconnected: %s", reason_code)
+        self._set_disconnected(str(reason_code))
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reason_codes: Any,
+                      properties: Any) -> None:
+        for code in reason_codes:
+            if code.is_failure:
+                log.error("sync: a subscription was refused: %s", code)
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any,
+                    properties: Any) -> None:
+        self.on_event(("puback", mid, reason_code.is_failure, str(reason_code)))
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if message.topic == topics.hub_ack(self.agent_id):
+            self.on_event(("ack", message.payload))
+        elif message.topic == topics.hub_command(self.agent_id):
+            self.on_event(("command", message.payload))
+        else:
+            log.debug("sync: ignoring a message on %s", message.topic)
