@@ -110,10 +110,12 @@ def whole_path(
 
 
 def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> list[str]:
-    from bench import collect_bench, trading_bench
+    from bench import collect_bench, sync_bench, trading_bench
 
     console.print("steady-state collection against the simulator ...")
     collect_lines = collect_bench.section(30.0)
+    console.print("edge → hub sync: 1,000,000-row drain, raw transport, steady-state lag ...")
+    sync_lines = sync_bench.section()
     with tempfile.TemporaryDirectory() as tmp:
         console.print("writing simulator captures ...")
         captures = _captures(real, Path(tmp), sim_messages)
@@ -165,4 +167,5 @@ def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> li
         "",
         *collect_lines,
         *trading_bench.section(),
+        *sync_lines,
     ]
