@@ -218,4 +218,75 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX sync_drops_time ON sync_drops (ts_ns);
         """,
     ),
+    (
+        "0005_news",
+        # News and its sentiment. Append-only like the rest, so all three sync: an
+        # article is stored once (its URL and its normalized title are unique), every
+        # score is a new row naming its scorer, model and prompt hash (a rescore by the
+        # LLM adds a row, it never overwrites the offline scorer's), and an hour's
+        # roll-up row is written once, after the hour closed. news_sources is the
+        # harvester's own state per feed (conditional GET, backoff): not synced.
+        """
+        CREATE TABLE news_articles (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            url TEXT NOT NULL,
+            title TEXT NOT NULL,
+            title_key TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            source TEXT NOT NULL,
+            symbols TEXT NOT NULL,
+            published_ns INTEGER,
+            fetched_ns INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX news_articles_url ON news_articles (url);
+        CREATE UNIQUE INDEX news_articles_title ON news_articles (title_key);
+        CREATE INDEX news_articles_time ON news_articles (fetched_ns);
+
+        CREATE TABLE news_scores (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            article_id INTEGER NOT NULL,
+            symbol TEXT NOT NULL,
+            scorer TEXT NOT NULL CHECK (scorer IN ('llm', 'builtin')),
+            model TEXT NOT NULL,
+            prompt_hash TEXT NOT NULL,
+            score REAL NOT NULL,
+            label TEXT NOT NULL CHECK (label IN ('negative', 'neutral', 'positive')),
+            confidence REAL NOT NULL,
+            relevance REAL NOT NULL,
+            scored_ns INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX news_scores_unique
+            ON news_scores (article_id, symbol, scorer, model, prompt_hash);
+        CREATE INDEX news_scores_time ON news_scores (scored_ns);
+
+        CREATE TABLE news_sentiment_hourly (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            symbol TEXT NOT NULL,
+            hour_start_ns INTEGER NOT NULL,
+            articles INTEGER NOT NULL,
+            mean REAL NOT NULL,
+            weighted REAL NOT NULL,
+            dispersion REAL NOT NULL,
+            negative_share REAL NOT NULL,
+            llm_share REAL NOT NULL,
+            regime TEXT NOT NULL,
+            regime_score REAL NOT NULL,
+            computed_ns INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX news_sentiment_hourly_unique
+            ON news_sentiment_hourly (symbol, hour_start_ns);
+
+        CREATE TABLE news_sources (
+            name TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            next_try_ns INTEGER NOT NULL DEFAULT 0,
+            last_status INTEGER,
+            last_error TEXT,
+            checked_ns INTEGER
+        );
+        """,
+    ),
 ]

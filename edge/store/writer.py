@@ -102,6 +102,27 @@ INSERTS: dict[str, str] = {
         "INSERT INTO sync_drops (table_name, first_id, last_id, rows, reason, ts_ns) "
         "VALUES (?, ?, ?, ?, ?, ?)"
     ),
+    "news_articles": (
+        "INSERT OR IGNORE INTO news_articles (url, title, title_key, summary, source, symbols, "
+        "published_ns, fetched_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "news_scores": (
+        "INSERT OR IGNORE INTO news_scores (article_id, symbol, scorer, model, prompt_hash, "
+        "score, label, confidence, relevance, scored_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "news_sentiment_hourly": (
+        "INSERT OR IGNORE INTO news_sentiment_hourly (symbol, hour_start_ns, articles, mean, "
+        "weighted, dispersion, negative_share, llm_share, regime, regime_score, computed_ns) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "news_sources": (
+        "INSERT INTO news_sources (name, url, etag, last_modified, failures, next_try_ns, "
+        "last_status, last_error, checked_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET url = excluded.url, etag = excluded.etag, "
+        "last_modified = excluded.last_modified, failures = excluded.failures, "
+        "next_try_ns = excluded.next_try_ns, last_status = excluded.last_status, "
+        "last_error = excluded.last_error, checked_ns = excluded.checked_ns"
+    ),
 }
 """The statement for each table the writer fills (trades and candles are idempotent)."""
 

@@ -108,6 +108,8 @@ def default_text(field: FieldInfo) -> str:
         return "see below"
     if isinstance(value, Decimal):
         return f"`{value}`"
+    if isinstance(value, list) and any(isinstance(item, ConfigModel) for item in value):
+        return f"{len(value)} entries (see the example config)"
     return f"`{json.dumps(value)}`"
 
 

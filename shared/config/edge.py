@@ -10,6 +10,7 @@ from shared.config.base import ConfigModel
 from shared.config.feeds import BackoffConfig, ExchangeConfig
 from shared.config.history import HistoryConfig
 from shared.config.logging import LoggingConfig
+from shared.config.news import NewsConfig
 from shared.config.simulator import SimulatorConfig
 from shared.config.store import StoreConfig
 from shared.config.sync import SyncConfig
@@ -40,6 +41,9 @@ class EdgeConfig(ConfigModel):
     )
     trading: TradingConfig = Field(
         default_factory=TradingConfig, description="Paper trading while collecting."
+    )
+    news: NewsConfig = Field(
+        default_factory=NewsConfig, description="News harvest and sentiment scoring."
     )
     sync: SyncConfig = Field(default_factory=SyncConfig, description="Sync to the hub over MQTT.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")

@@ -58,6 +58,12 @@ TABLES: dict[str, SyncedTable] = {
         _table("arbitrage_opportunities", "symbol buy_exchange sell_exchange start_ns end_ns "
                "duration_ns buy_price sell_price size edge_bps profit max_edge_bps max_size "
                "max_profit updates", "start_ns"),
+        _table("news_articles", "url title title_key summary source symbols published_ns "
+               "fetched_ns", "fetched_ns"),
+        _table("news_scores", "article_id symbol scorer model prompt_hash score label "
+               "confidence relevance scored_ns", "scored_ns"),
+        _table("news_sentiment_hourly", "symbol hour_start_ns articles mean weighted dispersion "
+               "negative_share llm_share regime regime_score computed_ns", "computed_ns"),
         # What the agent deleted unsynced when its disk budget ran out: the hub learns
         # of every gap it will never fill, with its id range and reason.
         _table("sync_drops", "table_name first_id last_id rows reason ts_ns", "ts_ns"),
