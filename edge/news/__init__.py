@@ -1,0 +1,1 @@
+"""Crypto news: harvesting headlines and scoring their sentiment on the agent."""
