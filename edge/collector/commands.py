@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from edge.sync.commands import CommandHandlers, CommandRefused
-from shared.marketdata import FeedEventKind
 from shared.sync.messages import FeedHealth
 
 if TYPE_CHECKING:
@@ -53,21 +52,10 @@ def collector_handlers(
         if not runners:
             where = f" on {exchange}" if exchange else ""
             raise CommandRefused(f"this agent keeps no book of {symbol!r}{where}")
-        over_socket = sorted({r.exchange for r in runners if r.feed.snapshot_url(symbol) is None})
-        if over_socket:
-            # These feeds get their snapshot by resubscribing on the socket, which only
-            # the feed itself knows how to do: marking the book unsynced from here
-            # would leave it unsynced.
-            raise CommandRefused(
-                f"{', '.join(over_socket)} sends book snapshots over the socket; a resync "
-                "from the hub is only possible for feeds with REST snapshots"
-            )
 
         def run() -> str:
             for runner in runners:
-                runner.feed.mark_unsynced(symbol)
-                runner.feed.event(symbol, FeedEventKind.RESYNC, "requested by the hub")
-                runner.request_snapshot(symbol)
+                runner.feed.resync(symbol, "requested by the hub")
             return f"resyncing {symbol} on {', '.join(r.label for r in runners)}"
 
         return _in_loop(loop, run)

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.collector.commands import collector_handlers, feed_health
 from edge.collector.runner import ConnectionRunner
@@ -32,6 +32,9 @@ from shared.clock import Clock, LiveClock
 from shared.config.edge import EdgeConfig
 from shared.errors import ConfigError, OperationalError
 from shared.trading.arbitrage import ArbitrageDetector
+
+if TYPE_CHECKING:
+    from edge.news.jobs import NewsJobs
 
 log = logging.getLogger("edge.collector")
 
@@ -131,6 +134,8 @@ class CollectorService:
                 )
         self.sync: SyncClient | None = None
         """The sync to the hub while running, when ``sync.enabled``."""
+        self.news: NewsJobs | None = None
+        """The news harvest and hourly roll-up while running, when ``news.enabled``."""
         self._last_status = (time.monotonic(), 0)
 
     # -- status ----------------------------------------------------------------------
@@ -169,6 +174,15 @@ class CollectorService:
         """
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
+        if self.config.news.enabled:
+            from edge.news.jobs import NewsJobs
+
+            self.news = NewsJobs(self.config, self.writer, self.db_path, self.clock)
+            try:
+                self.news.start()
+            except BaseException:
+                self.writer.close()
+                raise
         if self.config.sync.enabled:
             try:
                 self.sync = SyncClient(
@@ -176,6 +190,8 @@ class CollectorService:
                     commands=collector_handlers(self, loop), health=lambda: feed_health(self),
                 )
             except BaseException:
+                if self.news is not None:
+                    self.news.shutdown()
                 self.writer.close()
                 raise
             self.sync.start()
@@ -241,6 +257,9 @@ class CollectorService:
             self.store._trade_safely(self.store.trading.close)
         self.store.close_arbitrage(everything=True)
         self.recorder.close()
+        if self.news is not None:
+            # Before the sync's last flush, so the news rows are committed and counted.
+            self.news.shutdown()
         if self.sync is not None:
             # After the last rows are committed, so the final status counts them; before
             # the writer closes, so the last acknowledged cursors are still stored.

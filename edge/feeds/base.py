@@ -166,6 +166,20 @@ class ExchangeFeed(ABC):
     def mark_unsynced(self, symbol: str) -> None:  # noqa: B027
         """Drop trust in ``symbol``'s book (subclasses reset their sync state)."""
 
+    def resync(self, symbol: str, reason: str) -> None:
+        """Distrust ``symbol``'s book, record a ``resync`` event saying ``reason``, and
+        start bringing the book back from a fresh snapshot.
+
+        The collector calls it when the hub asks (the ``resync`` command), on the
+        feed's event loop like every other feed call. The default suits feeds whose
+        snapshots come from REST (:meth:`snapshot_url`): it asks the sink for one.
+        A feed that gets snapshots by resubscribing on the socket overrides it, since
+        only the feed knows which messages bring one.
+        """
+        self.mark_unsynced(symbol)
+        self.event(symbol, FeedEventKind.RESYNC, reason)
+        self.sink.request_snapshot(self, symbol)
+
     # -- helpers for subclasses ---------------------------------------------------
 
     def event(self, symbol: str, kind: FeedEventKind, detail: str = "") -> None:

@@ -389,8 +389,14 @@ class CoinbaseFeed(ExchangeFeed):
 
     def _fail(self, symbol: str, kind: FeedEventKind, detail: str) -> None:
         self.event(symbol, kind, detail)
+        self.resync(symbol, f"{kind.value}: {detail}")
+
+    def resync(self, symbol: str, reason: str) -> None:
+        """Distrust the book and resubscribe its level2 channel, which answers with a
+        fresh snapshot (a REST book could not be bridged with the socket's updates);
+        updates are dropped until it arrives."""
         self.mark_unsynced(symbol)
-        self.event(symbol, FeedEventKind.RESYNC, f"{kind.value}: {detail}")
+        self.event(symbol, FeedEventKind.RESYNC, reason)
         self._resubscribe([symbol])
 
     def _resubscribe(self, symbols: list[str]) -> None:

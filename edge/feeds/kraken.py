@@ -365,7 +365,7 @@ class KrakenFeed(ExchangeFeed):
             if book is not None and symbol in self._synced and (
                 (book.price_decimals, book.size_decimals) != precision
             ):
-                self._resync(symbol, f"pair precision changed to {precision}")
+                self.resync(symbol, f"pair precision changed to {precision}")
 
     def _v2_snapshot(
         self, symbol: str, item: dict[str, Any], stats: SymbolStats, recv_ns: int
@@ -493,10 +493,13 @@ class KrakenFeed(ExchangeFeed):
 
     def _fail(self, symbol: str, kind: FeedEventKind, detail: str) -> None:
         self.event(symbol, kind, detail)
-        self._resync(symbol, f"{kind.value}: {detail}")
+        self.resync(symbol, f"{kind.value}: {detail}")
 
-    def _resync(self, symbol: str, reason: str) -> None:
-        """Distrust the book and ask Kraken for a fresh snapshot of this symbol only."""
+    def resync(self, symbol: str, reason: str) -> None:
+        """Distrust the book and ask Kraken for a fresh snapshot of this symbol only:
+        unsubscribe and subscribe its book again, which answers with a snapshot (the
+        socket's updates carry no sequence a REST book could be bridged with); updates
+        are dropped until it arrives."""
         self.mark_unsynced(symbol)
         self.event(symbol, FeedEventKind.RESYNC, reason)
         depth = self._depths.get(symbol, self.depth)

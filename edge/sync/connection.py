@@ -130,6 +130,13 @@ class BrokerConnection:
         client.on_message = self._on_message
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
+        # Only this thread may touch the socket. Driven by loop() (no loop_start), paho
+        # otherwise writes a publish straight to the socket from the publishing thread,
+        # racing this thread's reads and writes: under TLS that corrupts the stream
+        # ("decryption failed or bad record mac" at the broker, then a disconnect).
+        # With a write hook registered, a publish only queues the packet and wakes
+        # loop()'s select through paho's socket pair; loop() then writes it here.
+        client.on_socket_register_write = _queue_only
         return client
 
     def _run(self) -> None:
@@ -216,3 +223,7 @@ class BrokerConnection:
             self.on_event(("command", message.payload))
         else:
             log.debug("sync: ignoring a message on %s", message.topic)
+
+
+def _queue_only(client: paho.Client, userdata: Any, sock: Any) -> None:
+    """paho's write hook: leave the write to the connection thread's ``loop()``."""

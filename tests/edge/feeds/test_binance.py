@@ -305,6 +305,24 @@ def test_out_of_order_diffs_are_a_gap_that_resyncs_from_a_fresh_snapshot() -> No
     assert to_ticks("99.6", 8) not in book.bids
 
 
+def test_a_resync_asked_from_outside_fetches_a_rest_snapshot_and_bridges_again() -> None:
+    """A synced book, then ``resync`` as the collector calls it for the hub (the
+    default for REST-snapshot feeds). Kept: one RESYNC with the reason, the book
+    cleared and unsynced, a second REST snapshot request; a diff then the snapshot it
+    straddles make the book synced again."""
+    feed, sink = synced_feed()
+
+    feed.resync("BTC/USDT", "requested by the hub")
+
+    resyncs = [e for e in sink.events if e.kind is K.RESYNC]
+    assert [(e.symbol, e.detail) for e in resyncs] == [("BTC/USDT", "requested by the hub")]
+    assert not feed.is_synced("BTC/USDT") and len(feed.books["BTC/USDT"]) == 0
+    assert sink.snapshot_requests == ["BTC/USDT", "BTC/USDT"]
+    feed.on_message(diff(103, 105, [["99.70", "3"]], []), 12)
+    feed.on_snapshot("BTC/USDT", snapshot(104), 13)
+    assert feed.is_synced("BTC/USDT") and feed.books["BTC/USDT"].sequence == 105
+
+
 def test_gap_mid_stream_is_counted_and_the_book_is_never_served_stale() -> None:
     """Skips ids 103..109 mid-stream. Kept: GAP detail names the expected id, no
     book callback for the gapped diff, the symbol is unsynced until resynced."""

@@ -168,6 +168,28 @@ def test_a_sequence_gap_resyncs_every_book_and_updates_wait_for_the_new_snapshot
     assert feed.is_synced("BTC/USD") and not feed.is_synced("ETH/USD")
 
 
+def test_a_resync_asked_from_outside_resubscribes_only_that_product() -> None:
+    """Two synced books, then ``resync`` of BTC/USD as the collector calls it for the
+    hub. Kept: one RESYNC with the reason, a level2 unsubscribe + subscribe of BTC-USD
+    alone, ETH/USD untouched, and BTC/USD synced again by the snapshot that follows."""
+    sink, s = RecordingSink(), Session()
+    feed = advanced(sink, ["BTC/USD", "ETH/USD"])
+    feed.on_message(s.l2("snapshot", SNAPSHOT), 1)
+    feed.on_message(s.l2("snapshot", SNAPSHOT, "ETH-USD"), 2)
+
+    feed.resync("BTC/USD", "requested by the hub")
+
+    resyncs = [e for e in sink.events if e.kind is K.RESYNC]
+    assert [(e.symbol, e.detail) for e in resyncs] == [("BTC/USD", "requested by the hub")]
+    assert sink.sent == [
+        {"type": "unsubscribe", "product_ids": ["BTC-USD"], "channel": "level2"},
+        {"type": "subscribe", "product_ids": ["BTC-USD"], "channel": "level2"},
+    ]
+    assert not feed.is_synced("BTC/USD") and feed.is_synced("ETH/USD")
+    feed.on_message(s.l2("snapshot", SNAPSHOT), 3)
+    assert feed.is_synced("BTC/USD")
+
+
 def test_duplicate_and_out_of_order_sequence_numbers_are_dropped_not_applied() -> None:
     """Replays sequence_num 1 and then sends 0 again, each carrying a change. Kept:
     both dropped and counted, the book as it was, no resync."""

@@ -296,6 +296,31 @@ def test_a_tampered_v2_update_resyncs_and_the_book_is_untrusted_until_a_new_snap
     assert feed.is_synced("ETH/USD") and feed.stats["ETH/USD"].checksums_ok == 2
 
 
+def test_a_resync_asked_from_outside_resubscribes_the_symbol_and_the_snapshot_brings_it_back(
+) -> None:
+    """A synced ETH/USD book, then ``resync`` as the collector calls it for the hub.
+    Kept: one RESYNC with the reason, unsubscribe + subscribe of that book at its
+    depth, no REST request (the sink would fail), the next update dropped, and the
+    snapshot the resubscribe brings makes the book synced and checked again."""
+    sink = RecordingSink()
+    feed = v2_feed(sink, precisions={"ETH/USD": (2, 8)})
+    feed.on_message(ETH_SNAPSHOT, 1)
+
+    feed.resync("ETH/USD", "requested by the hub")
+    feed.on_message(ETH_UPDATE, 2)
+
+    resyncs = [e for e in sink.events if e.kind is K.RESYNC]
+    assert [(e.symbol, e.detail) for e in resyncs] == [("ETH/USD", "requested by the hub")]
+    assert [(m["method"], m["params"]["symbol"], m["params"]["depth"]) for m in sink.sent] == [
+        ("unsubscribe", ["ETH/USD"], 10), ("subscribe", ["ETH/USD"], 10),
+    ]
+    assert not feed.is_synced("ETH/USD") and len(feed.books["ETH/USD"]) == 0
+    assert feed.stats["ETH/USD"].stale_dropped == 1
+    feed.on_message(ETH_SNAPSHOT, 3)
+    feed.on_message(ETH_UPDATE, 4)
+    assert feed.is_synced("ETH/USD") and feed.stats["ETH/USD"].checksums_ok == 3
+
+
 def test_a_crossed_v2_book_with_a_valid_checksum_is_still_resynced() -> None:
     """A snapshot whose best bid is above its best ask, with the checksum such a book
     really has. Kept: CROSSED, a resync, and no book published."""

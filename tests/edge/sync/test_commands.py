@@ -13,11 +13,13 @@ import pytest
 
 from edge.collector.commands import collector_handlers
 from edge.collector.service import CollectorService
+from edge.simulator.server import SimulatorServer
 from edge.sync.client import SyncClient
 from edge.sync.commands import NO_MODEL, CommandHandlers, CommandRefused
 from provisioning.broker import Broker
 from shared.clock import LiveClock
 from shared.config.edge import EdgeConfig
+from shared.config.simulator import SimulatorConfig
 from shared.sync.messages import Command, CommandResult
 from tests.edge.loopback import BinanceLoopback
 from tests.edge.sync.helpers import AGENT, Hub, edge_config, new_writer
@@ -159,6 +161,72 @@ def test_the_collector_syncs_its_rows_and_answers_commands(
     ).fetchone()[0]
     conn.close()
     assert resyncs == 1
+
+
+def test_a_hub_resync_on_a_kraken_feed_resubscribes_and_the_book_comes_back_synced(
+    tmp_path: Path, plain_broker: Broker, hub: Hub
+) -> None:
+    """Tried: a collector on the simulator's Kraken socket (snapshots come only by
+    resubscribing) syncing to the hub, which asks for a resync of BTC/USDT. Kept: the
+    command is done, the feed's events show the hub's resync followed by a fresh
+    snapshot of BTC/USDT, and the status after it reports the book synced again."""
+    results: dict[str, CommandResult] = {}
+    synced_after: list[bool] = []
+
+    async def main() -> None:
+        sim_config = SimulatorConfig(port=0, seed=3, symbols=["BTC/USDT", "ETH/USDT"])
+        async with SimulatorServer(sim_config) as sim:
+            base = edge_config(tmp_path, plain_broker.port, status_interval_s=0.2)
+            config = EdgeConfig.model_validate({
+                **base.model_dump(),
+                "exchanges": [{"name": "kraken", "symbols": ["BTC/USDT", "ETH/USDT"],
+                               "depth": 25, "ws_url": sim.urls.kraken_ws}],
+                "store": {"commit_interval_s": 0.05},
+                "logging": {"file": None},
+            })
+            service = CollectorService(config, clock=LiveClock())
+            stop = asyncio.Event()
+            task = asyncio.create_task(service.run(stop=stop))
+            feed = service.runners[0].feed
+            try:
+                assert await asyncio.to_thread(
+                    hub.wait, lambda h: any(
+                        f.synced and f.symbol == "BTC/USDT" for s in h.statuses for f in s.feeds
+                    ), 10,
+                )
+                snapshots_before = feed.stats["BTC/USDT"].snapshots
+                hub.command(command("k1", "resync", symbol="BTC/USDT"))
+                results["k1"] = (await asyncio.to_thread(result_of, hub, "k1"))[0]
+                for _ in range(100):
+                    if feed.stats["BTC/USDT"].snapshots > snapshots_before and (
+                        feed.is_synced("BTC/USDT")
+                    ):
+                        break
+                    await asyncio.sleep(0.05)
+                statuses_before = len(hub.statuses)
+                assert await asyncio.to_thread(
+                    hub.wait, lambda h: len(h.statuses) > statuses_before, 5
+                )
+                synced_after.extend(
+                    f.synced for f in hub.statuses[-1].feeds if f.symbol == "BTC/USDT"
+                )
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 15)
+
+    asyncio.run(main())
+
+    assert results["k1"].outcome == "done" and "kraken" in results["k1"].detail
+    assert synced_after == [True]
+    conn = sqlite3.connect(tmp_path / "edge.db")
+    events = conn.execute(
+        "SELECT kind, detail FROM feed_events WHERE symbol = 'BTC/USDT' AND id >= ("
+        "SELECT id FROM feed_events WHERE kind = 'resync' AND detail = ?) ORDER BY id",
+        ("requested by the hub",),
+    ).fetchall()
+    conn.close()
+    assert events[0] == ("resync", "requested by the hub")
+    assert "snapshot" in [kind for kind, _ in events[1:]]
 
 
 def test_pause_and_resume_trading_stop_every_strategy_and_bring_back_only_those(
