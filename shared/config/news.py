@@ -77,6 +77,11 @@ class OllamaConfig(ConfigModel):
         description="An answer slower than this counts as too slow: the harvest falls back to "
         "the built-in scorer until the LLM is fast again (seconds).",
     )
+    keep_alive: str = Field(
+        "30m",
+        description="How long Ollama keeps the model loaded after a request (e.g. 30m): longer "
+        "than interval_s spares a Pi reloading it every harvest.",
+    )
     retries: int = Field(2, ge=0, le=10, description="Retries of a failed or malformed answer.")
     concurrency: int = Field(
         1, ge=1, le=16, description="Requests at once (1 suits a Pi's CPU)."
