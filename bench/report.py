@@ -110,7 +110,7 @@ def whole_path(
 
 
 def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> list[str]:
-    from bench import collect_bench, sync_bench, trading_bench
+    from bench import collect_bench, harvest_bench, news_bench, sync_bench, trading_bench
 
     console.print("steady-state collection against the simulator ...")
     collect_lines = collect_bench.section(30.0)
@@ -168,4 +168,6 @@ def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> li
         *collect_lines,
         *trading_bench.section(),
         *sync_lines,
+        *news_bench.section(),
+        *harvest_bench.section(),
     ]
