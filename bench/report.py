@@ -168,6 +168,6 @@ def run_all(real: Path, sim_messages: int, repeats: int, console: Console) -> li
         *collect_lines,
         *trading_bench.section(),
         *sync_lines,
-        *news_bench.section(),
+        *news_bench.section(real),
         *harvest_bench.section(),
     ]

@@ -7,6 +7,7 @@ loopback port of its own. In the field systemd runs mosquitto instead
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -44,12 +45,17 @@ def plain_config(port: int, *, persistence_dir: Path | None = None) -> str:
         "allow_anonymous true",
         "max_queued_messages 0",
         "max_inflight_messages 0",
+        # Nagle off: else each small message written after another waits ~40 ms.
+        "set_tcp_nodelay true",
         "log_dest stderr",
         "log_type error",
         "log_type warning",
     ]
     if persistence_dir is not None:
         lines += [
+            # Stay whoever starts it: as root mosquitto would become `mosquitto` and then
+            # fail to write its snapshot into a folder that user cannot write to.
+            f"user {getpass.getuser()}",
             "persistence true",
             f"persistence_location {persistence_dir}/",
             "autosave_interval 1",

@@ -259,7 +259,7 @@ class IngestService:
                 self._client.ack(item.mid, item.qos)
 
     def _track(self, info: paho.MQTTMessageInfo) -> None:
-        self._pending = [i for i in self._pending if not i.is_published()]
+        self._pending = [i for i in self._pending if not _settled(i)]
         self._pending.append(info)
 
     def _flush(self, timeout_s: float) -> None:
@@ -273,6 +273,19 @@ class IngestService:
             except (RuntimeError, ValueError):
                 break  # not connected any more: the agents send again
         self._pending = []
+
+
+def _settled(info: paho.MQTTMessageInfo) -> bool:
+    """Published, or failed for good: nothing more to wait for.
+
+    ``is_published`` raises for an ack published while the broker was away; uncaught,
+    that ended the writer thread and with it all ingest. The agent sends the batch
+    again after a reconnect or its ack timeout, so a lost ack costs only a re-send.
+    """
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return True
 
 
 @contextmanager
