@@ -6,12 +6,19 @@ by ``tickerml provision broker``; the hub (``tickerml hub run``) storing what th
 agents send; and two agents — separate ``tickerml edge collect`` processes, each
 with its own config, certificate and SQLite file — keeping exact books, trades,
 candles and snapshots, paper trading several strategies side by side against
-those books, and streaming every row to the hub. Midway the hub sends commands
-(a resync of a Kraken book, a trading pause and resume) and shows the answers.
-At the end each agent's backlog is drained to the hub, and every synced table is
-compared row for row (:mod:`shared.sync.digest`) between the agent's database and
-the hub's; what the agents captured is replayed through the same parsers (every
-Kraken checksum verifying) and each strategy's paper ledger is summarised.
+those books, and streaming every row to the hub. Both agents also harvest crypto
+news every few seconds from two RSS feeds that a loopback server in this process
+publishes and grows as the demo runs (:mod:`edge.news_demo_server`, with ETags, so a
+harvest that finds nothing new gets 304), and score each headline: their Ollama
+host is a closed loopback port, so the scorer falls back to the built-in one, as
+it does on an agent whose LLM is down. Midway the hub sends commands (a resync of a
+Kraken book, a trading pause and resume) and shows the answers. At the end each
+agent's backlog is drained to the hub, and every synced table, the news tables
+included, is compared row for row (:mod:`shared.sync.digest`) between the agent's
+database and the hub's; what the agents captured is replayed through the same
+parsers (every Kraken checksum verifying), each strategy's paper ledger is
+summarised, and so is the news: articles, scores by scorer, a few headlines, and
+the hourly roll-up when an hour closed during the run.
 
 Every part runs as the operator would run it, as a subprocess of ``tickerml``;
 the demo reads the hub's store with plain sqlite3, never through the hub's code.
@@ -40,7 +47,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edge.demo_report import TABLES, hub_view, print_summary, sync_check, table_counts
+from edge.demo_report import (
+    TABLES,
+    NewsDemo,
+    hub_view,
+    news_counts,
+    print_summary,
+    sync_check,
+    table_counts,
+)
+from edge.news_demo_server import NewsFeedServer
 from edge.simulator.server import SimulatorServer, SimulatorUrls
 from provisioning.broker import Broker, free_port, mosquitto_binary
 from shared.config.simulator import SimulatorConfig
@@ -73,6 +89,10 @@ COMMANDS_AT = 0.4
 """When the commands start, as a share of ``--duration``."""
 HUB_START_S = 20.0
 DRAIN_S = 30.0
+NEWS_INTERVAL_S = 12.0
+"""Seconds between the agents' news cycles (harvest, score, roll up); 15 min by default.
+Cycles run 5 s after start and then every 12 s, so the default 45 s run's last one
+ends before the agents stop rather than being cut short by it."""
 
 
 def _cli(*args: str) -> list[str]:
@@ -86,10 +106,11 @@ def _shown(cmd: list[str]) -> str:
 
 
 def _spawn(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    # Without NEWSAPI_KEY: with it the agents would ask newsapi.org, and the demo is offline.
+    env = {k: v for k, v in os.environ.items() if k != "NEWSAPI_KEY"}
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"},
         )
 
 
@@ -268,7 +289,21 @@ class SimulatorThread:
             self._thread.join(10)
 
 
-def _agent_config(agent: dict[str, Any], urls: SimulatorUrls, data_dir: Path) -> dict[str, Any]:
+def _news_config(news: NewsDemo) -> dict[str, Any]:
+    """The agents' ``news:`` section: the demo's feeds, a quick cycle, an absent LLM."""
+    return {
+        "enabled": True,
+        "interval_s": NEWS_INTERVAL_S,
+        "feeds": [{"name": name, "url": url} for name, url in news.feeds.items()],
+        "timeout_s": 5,
+        "scorer": "auto",
+        "ollama": {"host": news.ollama_host, "timeout_s": 5},
+    }
+
+
+def _agent_config(
+    agent: dict[str, Any], urls: SimulatorUrls, data_dir: Path, news: NewsDemo
+) -> dict[str, Any]:
     binance = agent["exchange"].startswith("binance")
     return {
         "agent_id": agent["agent_id"],
@@ -291,6 +326,7 @@ def _agent_config(agent: dict[str, Any], urls: SimulatorUrls, data_dir: Path) ->
                 for name, kind, symbols in agent["strategies"]
             ],
         },
+        "news": _news_config(news),
         "logging": {"level": "INFO", "file": "logs/edge.log"},
     }
 
@@ -309,6 +345,10 @@ def _view(
     sync.add_column("agent")
     for name in ("link", "rows at hub", "rows stored", "backlog", "books synced"):
         sync.add_column(name, justify="right")
+    news = Table(title=f"news: harvest, score, roll up every {NEWS_INTERVAL_S:.0f} s")
+    news.add_column("agent")
+    for name in ("articles", "scored", "built-in rows", "LLM rows", "hourly rows"):
+        news.add_column(name, justify="right")
     for agent in agents:
         counts = table_counts(agent["db"])
         collect.add_row(
@@ -323,7 +363,10 @@ def _view(
             f"{counts.get('synced_rows', 0):,}", at_hub.get("backlog", "-"),
             at_hub.get("books", "-"),
         )
-    return Group(collect, sync, *(Text(line) for line in script.lines))
+        stored = news_counts(agent["db"])
+        news.add_row(agent["agent_id"], *(f"{stored.get(key, 0):,}" for key in
+                                          ("articles", "scored", "builtin", "llm", "hourly")))
+    return Group(collect, sync, news, *(Text(line) for line in script.lines))
 
 
 @click.command(name="demo")
@@ -355,6 +398,9 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
     hub = HubStack(data_dir, [spec["agent_id"] for spec in AGENTS])
     sim = SimulatorThread(SimulatorConfig(host="127.0.0.1", port=0, seed=seed, symbols=SIM_SYMBOLS))
     script = CommandScript(hub)
+    feeds = NewsFeedServer()
+    # A free port nobody listens on: the honest stand-in for a Pi whose Ollama is down.
+    news = NewsDemo(f"http://127.0.0.1:{free_port()}", feeds)
     agents: list[dict[str, Any]] = []
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -363,8 +409,12 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
         console.print(f"hub: {_shown(_cli('hub', 'run', '-c', str(hub.config)))}")
         urls = sim.start()
         console.print(f"simulator: Binance.US {urls.binance_ws}  Kraken {urls.kraken_ws}")
+        feeds.start()
+        console.print("news feeds: " + "  ".join(f"{n} {u}" for n, u in news.feeds.items()))
+        console.print(f"news scorer: auto, Ollama at {news.ollama_host} (nothing listens "
+                      "there: the built-in scorer stands in)")
         for spec in AGENTS:
-            agent = _start_agent(spec, urls, data_dir, hub, duration)
+            agent = _start_agent(spec, urls, data_dir, hub, duration, news)
             agents.append(agent)
             procs.append(agent["process"])
             console.print(f"agent {spec['agent_id']}: {_shown(agent['cmd'])}")
@@ -393,9 +443,10 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
         for proc in procs:
             _terminate(proc)
         sim.stop()
+        feeds.stop()
         hub.stop()
     (data_dir / "sync-check.json").write_text(json.dumps(checks, indent=2))
-    print_summary(console, agents, script.lines, checks)
+    print_summary(console, agents, script.lines, checks, news)
     if not all(c["match"] for c in checks):
         raise click.ClickException(
             f"the hub's copy differs from the agents' tables; see {data_dir / 'sync-check.json'}"
@@ -403,13 +454,14 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
 
 
 def _start_agent(
-    spec: dict[str, Any], urls: SimulatorUrls, data_dir: Path, hub: HubStack, duration: float
+    spec: dict[str, Any], urls: SimulatorUrls, data_dir: Path, hub: HubStack, duration: float,
+    news: NewsDemo,
 ) -> dict[str, Any]:
     """Write an agent's config and start ``tickerml edge collect`` on it."""
     agent_dir = data_dir / spec["agent_id"]
     agent_dir.mkdir()
     config_path = agent_dir / "edge.yaml"
-    config = _agent_config(spec, urls, agent_dir)
+    config = _agent_config(spec, urls, agent_dir, news)
     config["sync"] = hub.agent_sync(spec["agent_id"])
     config_path.write_text(yaml.safe_dump(config))
     capture = agent_dir / "capture.jsonl"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from edge.news_demo_server import FEEDS, NewsFeedServer
 from edge.replay import replay_files, report_rows
 from shared.sync.digest import rows_digest
 from shared.sync.messages import AgentStatus
@@ -25,6 +28,22 @@ from shared.sync.tables import TABLES as SYNCED
 
 TABLES = ("trades", "candles_1m", "book_snapshots", "feed_events")
 """The tables the live view counts per agent."""
+
+FALLBACK_LOGGED = "news: LLM unreachable"
+"""How an agent's log says its scorer gave up on Ollama (:mod:`edge.news.scoring`)."""
+
+
+@dataclass(frozen=True)
+class NewsDemo:
+    """The demo's news setup: the LLM host the agents are given and the feed server."""
+
+    ollama_host: str
+    server: NewsFeedServer
+
+    @property
+    def feeds(self) -> dict[str, str]:
+        """Feed name → URL."""
+        return {name: self.server.url(name) for name in FEEDS}
 
 
 def read_only(db: Path) -> sqlite3.Connection:
@@ -55,6 +74,26 @@ def table_counts(db: Path) -> dict[str, Any]:
                 "SELECT symbol, best_bid, best_ask FROM book_snapshots ORDER BY id DESC LIMIT 1"
             ).fetchone()
             out["last_book"] = f"{row[0]} {row[1]:.2f} / {row[2]:.2f}" if row else "-"
+            return out
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}
+
+
+def news_counts(db: Path) -> dict[str, int]:
+    """An agent's news so far: articles, articles scored, score rows per scorer
+    (``builtin``, ``llm``) and hourly roll-up rows; empty while there is no database."""
+    if not db.exists():
+        return {}
+    try:
+        conn = read_only(db)
+        try:
+            out = {"articles": count(conn, "news_articles"),
+                   "hourly": count(conn, "news_sentiment_hourly")}
+            out["scored"] = int(conn.execute(
+                "SELECT count(DISTINCT article_id) FROM news_scores").fetchone()[0])
+            out.update(conn.execute("SELECT scorer, count(*) FROM news_scores GROUP BY scorer"))
             return out
         finally:
             conn.close()
@@ -129,10 +168,11 @@ def _digest(
 
 def print_summary(
     console: Console, agents: list[dict[str, Any]], commands: list[str],
-    checks: list[dict[str, Any]],
+    checks: list[dict[str, Any]], news: NewsDemo,
 ) -> None:
     """The end of the demo: the replay of the captures, what each agent stored, the
-    paper ledgers, the hub's commands and answers, and the edge-vs-hub comparison."""
+    paper ledgers, the news, the hub's commands and answers, and the edge-vs-hub
+    comparison."""
     console.rule("replay of what the agents captured, through the same parsers")
     rows = report_rows(replay_files([a["capture"] for a in agents if a["capture"].exists()]))
     columns = {
@@ -171,11 +211,13 @@ def print_summary(
         for paper_row in _paper_rows(agent["db"]):
             table.add_row(agent["agent_id"], *paper_row)
     console.print(table)
+    _print_news(console, agents, news)
     console.rule("commands from the hub, and the agents' answers")
     for line in commands or ["(none sent: the agents stopped first)"]:
         console.print(line, highlight=False)
     _print_sync_check(console, checks)
-    console.print("Next issues add news sentiment and the model.")
+    console.print("Next issues add the model: trained on the hub from these synced rows, "
+                  "news sentiment features included, and shipped back to the agents.")
 
 
 def _print_sync_check(console: Console, checks: list[dict[str, Any]]) -> None:
@@ -228,3 +270,85 @@ def _paper_rows(db: Path) -> list[tuple[str, ...]]:
         return rows
     finally:
         conn.close()
+
+
+def _print_news(console: Console, agents: list[dict[str, Any]], news: NewsDemo) -> None:
+    """Per agent: articles, scores by scorer and why, a few headlines, the roll-up."""
+    console.rule("news: harvested from the demo's RSS feeds, scored, rolled up per hour")
+    served = "; ".join(
+        f"{name} {', '.join(f'{n} x {status}' for status, n in sorted(answers.items()))}"
+        for name, answers in news.server.answers.items()
+    )
+    console.print(f"feed server answers (304: nothing new since that agent's last ETag): "
+                  f"{served or 'none'}", highlight=False)
+    headlines = Table(title="a few headlines, newest of each label (market-wide score)")
+    for column in ("agent", "source", "score", "label", "coins", "headline"):
+        headlines.add_column(column, justify="right" if column == "score" else "left")
+    rollups: list[tuple[str, tuple[Any, ...]]] = []
+    for agent in agents:
+        counts = news_counts(agent["db"])
+        by_scorer = ", ".join(
+            f"{counts.get(s, 0):,} by the {name}" for s, name in
+            (("builtin", "built-in scorer"), ("llm", "LLM"))
+        )
+        waiting = counts.get("articles", 0) - counts.get("scored", 0)
+        console.print(
+            f"{agent['agent_id']}: {counts.get('articles', 0):,} articles, "
+            f"{counts.get('scored', 0):,} scored"
+            + (f" ({waiting:,} await the next cycle)" if waiting else "")
+            + f"; score rows (market-wide + one per coin): {by_scorer}", highlight=False,
+        )
+        log = agent["config"].parent / "stderr.log"
+        if log.exists() and FALLBACK_LOGGED in log.read_text(errors="replace"):
+            console.print(f"  Ollama unreachable at {news.ollama_host}: built-in scorer "
+                          f"(its log: \"{FALLBACK_LOGGED} ...\")", highlight=False)
+        for row in _news_rows(agent["db"], _HEADLINES_SQL):
+            headlines.add_row(agent["agent_id"], row[0], f"{row[1]:+.2f}", row[2],
+                              row[3] or "-", row[4])
+        rollups += [(agent["agent_id"], row) for row in _news_rows(agent["db"], _ROLLUP_SQL)]
+    console.print(headlines)
+    if not rollups:
+        console.print("hourly roll-up: no hour has closed yet; `tickerml news show` lists "
+                      "roll-ups once one has", highlight=False)
+        return
+    table = Table(title="latest hourly roll-up per symbol (* = market-wide)")
+    for column in ("agent", "symbol", "hour (UTC)", "articles", "weighted", "regime",
+                   "regime score"):
+        table.add_column(column, justify="left" if column in ("agent", "symbol", "regime")
+                         else "right")
+    for agent_id, (symbol, hour_ns, articles, weighted, regime, regime_score) in rollups:
+        hour = datetime.fromtimestamp(hour_ns / 1e9, UTC).strftime("%Y-%m-%d %H:00")
+        table.add_row(agent_id, symbol, hour, str(articles), f"{weighted:+.2f}", regime,
+                      f"{regime_score:+.2f}")
+    console.print(table)
+
+
+_HEADLINES_SQL = """
+    SELECT source, score, label, symbols, title FROM (
+        SELECT a.source, s.score, s.label, a.symbols, a.title, a.id,
+               row_number() OVER (PARTITION BY s.label ORDER BY a.id DESC) AS newest
+        FROM news_articles AS a JOIN news_scores AS s ON s.article_id = a.id
+        WHERE s.symbol = '*'
+    ) WHERE newest = 1 ORDER BY score DESC
+"""
+
+_ROLLUP_SQL = """
+    SELECT symbol, hour_start_ns, articles, weighted, regime, regime_score
+    FROM news_sentiment_hourly
+    WHERE id IN (SELECT max(id) FROM news_sentiment_hourly GROUP BY symbol)
+    ORDER BY symbol
+"""
+
+
+def _news_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """``sql``'s rows from an agent's database; none when it or the table is missing."""
+    if not db.exists():
+        return []
+    try:
+        conn = read_only(db)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []

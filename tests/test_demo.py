@@ -1,10 +1,12 @@
 """``tickerml demo`` end to end, as ``make demo`` runs it: simulator, TLS broker, hub and
-two agents as real processes, then the comparison of every synced table."""
+two agents as real processes, news from the demo's loopback RSS feeds, then the
+comparison of every synced table."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +19,26 @@ from shared.sync.tables import TABLES
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _scored_by(db: Path) -> tuple[int, dict[str, int]]:
+    """An agent's articles, and its score rows per scorer."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        articles = conn.execute("SELECT count(*) FROM news_articles").fetchone()[0]
+        rows = dict(conn.execute("SELECT scorer, count(*) FROM news_scores GROUP BY scorer"))
+        return articles, rows
+    finally:
+        conn.close()
+
+
 @pytest.mark.slow
 def test_the_demo_syncs_every_table_to_the_hub_and_the_hub_commands_are_done(
     tmp_path: Path,
 ) -> None:
     """Tried: a short demo run. Kept: it exits 0; the hub's three commands (a Kraken
-    resync, a trading pause and resume) are done; every synced table of both agents
-    holds the same rows at the hub as at the edge, and the busy ones are not empty."""
+    resync, a trading pause and resume) are done; each agent harvested the demo's
+    feeds and, with no Ollama listening, scored them with the built-in scorer and
+    said so; every synced table of both agents, the news ones included, holds the
+    same rows at the hub as at the edge, and the busy ones are not empty."""
     if mosquitto_binary() is None:
         pytest.skip("mosquitto is not installed (make venv installs it from Debian's packages)")
     data_dir = tmp_path / "demo"
@@ -46,6 +61,13 @@ def test_the_demo_syncs_every_table_to_the_hub_and_the_hub_commands_are_done(
     assert [c for c in checks if not c["match"]] == []
     rows = {(c["agent"], c["table"]): c["hub_rows"] for c in checks}
     for agent in ("pi-demo-1", "pi-demo-2"):
-        for table in ("trades", "book_snapshots", "feed_events", "order_events"):
+        for table in ("trades", "book_snapshots", "feed_events", "order_events",
+                      "news_articles", "news_scores"):
             assert rows[(agent, table)] > 0, (agent, table)
+        articles, scored = _scored_by(data_dir / agent / "edge.db")
+        assert articles > 0 and scored.get("builtin", 0) > 0 and "llm" not in scored, scored
+        assert rows[(agent, "news_articles")] == articles
+        assert f"{agent}: {articles} articles" in run.stdout
+    assert run.stdout.count("Ollama unreachable at http://127.0.0.1:") == 2
+    assert "built-in scorer" in run.stdout
     assert f"{len(checks)}/{len(checks)} agent tables identical at the hub" in run.stdout
