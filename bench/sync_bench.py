@@ -10,7 +10,9 @@ The raw transport figure sends the very same batch payloads (same rows, same
 compression) through the same broker with a bare paho publisher and subscriber,
 QoS 1, the same number of messages in flight, and nothing else: no reading the
 database, no validation, no commit, no acknowledgement round trip. The ratio
-says how much of the wire's throughput the sync keeps.
+says how much of the wire's throughput the sync keeps. A second raw figure sends
+the same rows as one MQTT message each: what the transport gives when nothing
+batches.
 
 ``python -m bench.sync_bench`` prints the section on its own.
 """
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
@@ -102,7 +105,9 @@ class RawResult:
         return self.rows / self.seconds
 
 
-def raw_transport(port: int, payloads: list[tuple[int, bytes]]) -> RawResult:
+def raw_transport(
+    port: int, payloads: list[tuple[int, bytes]], *, topic: str = "bench/raw"
+) -> RawResult:
     """The same payloads through the broker with bare paho clients: QoS 1, same inflight."""
     received = threading.Event()
     count = 0
@@ -120,7 +125,7 @@ def raw_transport(port: int, payloads: list[tuple[int, bytes]]) -> RawResult:
     sub.on_subscribe = lambda *args: subscribed.set()
     sub.connect("127.0.0.1", port)
     sub.loop_start()
-    sub.subscribe("bench/raw", qos=1)
+    sub.subscribe(topic, qos=1)
     subscribed.wait(10)
     pub = paho.Client(CallbackAPIVersion.VERSION2, client_id="raw-pub", protocol=paho.MQTTv5)
     pub.max_inflight_messages_set(INFLIGHT)
@@ -128,7 +133,7 @@ def raw_transport(port: int, payloads: list[tuple[int, bytes]]) -> RawResult:
     pub.loop_start()
     start = time.perf_counter()
     for _, payload in payloads:
-        pub.publish("bench/raw", payload, qos=1)
+        pub.publish(topic, payload, qos=1)
     if not received.wait(600):
         raise RuntimeError(f"raw transport: {count} of {expected} messages arrived")
     seconds = time.perf_counter() - start
@@ -138,6 +143,27 @@ def raw_transport(port: int, payloads: list[tuple[int, bytes]]) -> RawResult:
     return RawResult(
         sum(n for n, _ in payloads), expected, sum(len(p) for _, p in payloads) / 2**20, seconds
     )
+
+
+def row_messages(port: int, db: Path, rows: int = 100_000) -> RawResult:
+    """The same rows as one message each (JSON), a bare paho loop, QoS 1.
+
+    What MQTT carries when nothing batches: the transport limit per row, for the
+    first ``rows`` rows of the backlog, with the same in-flight window.
+    """
+    table = TABLES["trades"]
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        messages = [
+            orjson.dumps(list(row))
+            for row in conn.execute(
+                f"SELECT {', '.join(table.columns)} FROM trades ORDER BY id LIMIT ?", (rows,)
+            )
+        ]
+    finally:
+        conn.close()
+    result = raw_transport(port, [(1, m) for m in messages], topic="bench/rows")
+    return result
 
 
 # -- the sync itself: three processes, as in the field ------------------------------------
@@ -335,7 +361,7 @@ def steady_lag(root: Path, port: int, duration_s: float = 30.0) -> LagResult:
     return LagResult(duration_s, rows, lags[len(lags) // 2], lags[int(len(lags) * 0.99)], lags[-1])
 
 
-def run(console: Any | None = None) -> tuple[RawResult, DrainResult, LagResult]:
+def run(console: Any | None = None) -> tuple[RawResult, RawResult, DrainResult, LagResult]:
     """The three measurements on one broker."""
     from provisioning.broker import Broker, free_port, plain_config
 
@@ -348,14 +374,16 @@ def run(console: Any | None = None) -> tuple[RawResult, DrainResult, LagResult]:
         port = free_port()
         with Broker(root / "broker", plain_config(port), port):
             raw = raw_transport(port, payloads)
+            per_row = row_messages(port, edge_db)
             drained = drain(root, port, edge_db)
             lag = steady_lag(root, port)
-    return raw, drained, lag
+    return raw, per_row, drained, lag
 
 
 def section() -> list[str]:
-    raw, drained, lag = run()
+    raw, per_row, drained, lag = run()
     ratio = drained.rows_per_s / raw.rows_per_s
+    row_ratio = drained.rows_per_s / per_row.rows_per_s
     per_table = ", ".join(f"{k} {v:,}" for k, v in lag.rows.items())
     return [
         "## Edge → hub sync through mosquitto (issue 4)",
@@ -372,13 +400,21 @@ def section() -> list[str]:
         f"| raw transport: the same {raw.messages} payloads ({raw.payload_mib:.1f} MiB "
         f"compressed), bare paho publisher → mosquitto → bare paho subscriber | {raw.rows:,} "
         f"| {raw.seconds:.2f} s | {raw.rows_per_s:,.0f} |",
+        f"| raw transport, one message per row: the first {per_row.rows:,} rows as JSON "
+        f"({per_row.payload_mib:.1f} MiB), bare paho publisher → mosquitto → bare paho "
+        f"subscriber | {per_row.rows:,} | {per_row.seconds:.2f} s | {per_row.rows_per_s:,.0f} |",
         f"| sync drain: agent database → mosquitto → hub store, acknowledged "
         f"({drained.batches} batches, {drained.resent} re-sent) | {drained.rows:,} | "
         f"{drained.seconds:.2f} s ({drained.wall_seconds:.2f} s wall) | "
         f"{drained.rows_per_s:,.0f} |",
         "",
-        f"Drain: **{drained.rows_per_s:,.0f} rows/s** (target ≥ 100,000). Ratio to the raw "
-        f"transport: **{ratio:.1%}** (target ≥ 33%).",
+        f"Drain: **{drained.rows_per_s:,.0f} rows/s** (target ≥ 100,000). Against the raw "
+        f"transport of the very same batch payloads the sync keeps **{ratio:.1%}** of its "
+        "throughput (target ≥ 33%: **not met**): compressed 5,000-row batches are ~120 KiB, "
+        "so the broker moves them almost for free, and the sync's time goes to reading the "
+        "agent's database, JSON and zlib, validating every row and the hub's durable "
+        "commit, none of which the bare transport does. Against the same rows sent as one "
+        f"MQTT message each, the sync is **{row_ratio:.1f}x** faster.",
         "",
         f"Steady state: `tickerml edge collect` with sync on for {lag.seconds:.0f} s against the "
         "simulator (Binance.US 2 books at depth 1000, Kraken v2 2 books at depth 100; default "

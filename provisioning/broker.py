@@ -19,6 +19,11 @@ from pathlib import Path
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
+MAX_QUEUED_MESSAGES = 1_000_000
+MAX_QUEUED_BYTES = 1_073_741_824
+"""Per-client queue limits: a day of a fleet's batches for an offline hub, and 1 GiB."""
+
+
 def mosquitto_binary() -> str | None:
     """The mosquitto executable, or None when it is not installed."""
     found = shutil.which("mosquitto")
@@ -37,13 +42,14 @@ def free_port() -> int:
 def plain_config(port: int, *, persistence_dir: Path | None = None) -> str:
     """A loopback listener without TLS that lets anyone in: for demos and tests only.
 
-    ``max_queued_messages 0``: mosquitto's default queue of 1000 drops the newest
-    messages for a slow subscriber while still acknowledging the publisher.
+    Queue limits as in the field config (``mosquitto/mosquitto.conf.template``): large
+    and finite, because both the default (1000) and 0 lose messages (see there).
     """
     lines = [
         f"listener {port} 127.0.0.1",
         "allow_anonymous true",
-        "max_queued_messages 0",
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        f"max_queued_bytes {MAX_QUEUED_BYTES}",
         "max_inflight_messages 0",
         # Nagle off: else each small message written after another waits ~40 ms.
         "set_tcp_nodelay true",

@@ -46,7 +46,8 @@ def test_the_config_requires_a_client_certificate_on_one_tls_listener(tmp_path: 
     lines = directives(render_config(settings(tmp_path, port=18883, bind="127.0.0.1")))
 
     for expected in (
-        "allow_anonymous false", f"acl_file {tmp_path}/acl", "max_queued_messages 0",
+        "allow_anonymous false", f"acl_file {tmp_path}/acl", "max_queued_messages 1000000",
+        "max_queued_bytes 1073741824",
         "persistence true", f"persistence_location {tmp_path}/data/", "log_dest stderr",
         "listener 18883 127.0.0.1", f"cafile {tmp_path}/ca.crt",
         f"certfile {tmp_path}/server.crt", f"keyfile {tmp_path}/server.key",
