@@ -100,7 +100,7 @@ def add_agent_command(agent_id: str, out: Path) -> None:
 
 
 def _print(report: Report) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
     table = Table(title=f"Provisioning folder {report.layout.root}", show_lines=False)
     table.add_column("file")
     table.add_column("action")

@@ -30,8 +30,11 @@ def provision(*args: str) -> Result:
 
 
 def fingerprint(output: str) -> str:
-    found = re.search(r"CA fingerprint \(SHA-256\): ([0-9A-F:]+)", output)
+    """The printed CA fingerprint, whole: 32 hex pairs and nothing else on the line
+    (rich once turned a ":CD:" pair into an emoji)."""
+    found = re.search(r"CA fingerprint \(SHA-256\): (\S+)$", output, flags=re.MULTILINE)
     assert found, output
+    assert re.fullmatch(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}", found.group(1)), found.group(1)
     return found.group(1)
 
 
