@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edge.news_demo_server import FEEDS, NewsFeedServer
@@ -303,8 +304,8 @@ def _print_news(console: Console, agents: list[dict[str, Any]], news: NewsDemo) 
             console.print(f"  Ollama unreachable at {news.ollama_host}: built-in scorer "
                           f"(its log: \"{FALLBACK_LOGGED} ...\")", highlight=False)
         for row in _news_rows(agent["db"], _HEADLINES_SQL):
-            headlines.add_row(agent["agent_id"], row[0], f"{row[1]:+.2f}", row[2],
-                              row[3] or "-", row[4])
+            headlines.add_row(agent["agent_id"], escape(row[0]), f"{row[1]:+.2f}", row[2],
+                              row[3] or "-", escape(row[4]))
         rollups += [(agent["agent_id"], row) for row in _news_rows(agent["db"], _ROLLUP_SQL)]
     console.print(headlines)
     if not rollups:

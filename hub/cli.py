@@ -173,12 +173,13 @@ def dead_letters_command(config_file: Path, as_json: bool, limit: int) -> None:
         click.echo(json.dumps([letter.to_dict() for letter in letters], indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"dead letters (newest {len(letters)})")
     for header in ("id", "received (UTC)", "agent", "topic", "bytes", "reason"):
         table.add_column(header, justify="right" if header in ("id", "bytes") else "left")
     for d in letters:
-        table.add_row(str(d.id), _utc(d.received_ns), d.agent_id or "-", d.topic,
-                      str(d.payload_bytes), d.reason)
+        table.add_row(str(d.id), _utc(d.received_ns), d.agent_id or "-", escape(d.topic),
+                      str(d.payload_bytes), escape(d.reason))
     Console().print(table)

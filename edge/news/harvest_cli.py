@@ -24,6 +24,7 @@ def _when(ns: int) -> str:
 def print_report(report: HarvestReport) -> None:
     """The report as a rich table, one row per source, then the totals."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="news harvest")
@@ -39,8 +40,8 @@ def print_report(report: HarvestReport) -> None:
         else:
             note = s.problem or ""
         table.add_row(
-            s.name, s.status, note, str(s.http_status or "-"), str(s.entries), str(s.new),
-            str(s.duplicates),
+            escape(s.name), s.status, escape(note), str(s.http_status or "-"), str(s.entries),
+            str(s.new), str(s.duplicates),
         )
     console = Console()
     console.print(table)

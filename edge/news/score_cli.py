@@ -42,6 +42,7 @@ def _result(article: ArticleText, scores: Sequence[SentimentScore]) -> dict[str,
 
 def _print_table(results: list[dict[str, Any]], note: str | None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="news sentiment")
@@ -57,7 +58,7 @@ def _print_table(results: list[dict[str, Any]], note: str | None) -> None:
             for sym, v in r["per_symbol"].items()
         )
         table.add_row(
-            r["headline"], r["scorer"] or "-",
+            escape(r["headline"]), r["scorer"] or "-",
             "-" if r["score"] is None else f"{r['score']:+.2f}", r["label"],
             "-" if r["confidence"] is None else f"{r['confidence']:.2f}", per_symbol or "-",
         )

@@ -114,3 +114,13 @@ def test_no_headlines_is_a_usage_error() -> None:
     result = invoke()
     assert result.exit_code == 2
     assert "give headlines" in result.output
+
+
+def test_a_headline_with_square_brackets_is_printed_verbatim() -> None:
+    """Tried: a headline holding "[finally]", which rich would read as markup. Kept: the
+    headline as written in the table."""
+    result = CliRunner().invoke(score_command, ["--scorer", "builtin", "SEC [finally] approves"],
+                                terminal_width=200)
+
+    assert result.exit_code == 0, result.output
+    assert "SEC [finally] approves" in result.output
