@@ -8,6 +8,7 @@ writer's transaction and see only committed data (WAL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -149,10 +150,21 @@ class HubStore:
         seen_ns = status.ts_ns if retained else received_ns
         with self._write() as conn:
             self._touch(conn, status.agent_id, seen_ns, first_seen_ns=received_ns)
+            kept = status
+            if status.state == "offline":
+                # A last will carries only the state: keep the last full picture (backlog,
+                # books, versions) an operator wants to see for an agent that went away.
+                row = conn.execute(
+                    "SELECT status_json FROM agents WHERE agent_id = ?", (status.agent_id,)
+                ).fetchone()
+                if row is not None and row[0]:
+                    with contextlib.suppress(MessageError):
+                        previous = AgentStatus.from_bytes(row[0].encode(), where="stored status")
+                        kept = previous.model_copy(update={"state": "offline"})
             conn.execute(
                 "UPDATE agents SET state = ?, status_json = ?, status_ts_ns = ?, "
                 "status_received_ns = ? WHERE agent_id = ?",
-                (status.state, status.to_bytes().decode(), status.ts_ns, received_ns,
+                (status.state, kept.to_bytes().decode(), status.ts_ns, received_ns,
                  status.agent_id),
             )
 

@@ -15,7 +15,7 @@ from hub.store.records import ValidBatch
 from hub.store.schema import MIGRATIONS
 from hub.store.store import DEAD_LETTER_KEEP_BYTES, HubStore
 from shared.errors import OperationalError
-from shared.sync.messages import AgentStatus, Command, CommandResult
+from shared.sync.messages import AgentStatus, Command, CommandResult, TableBacklog
 from shared.sync.tables import TABLES
 from tests.hub.agent_client import header_for, trade_rows
 
@@ -120,16 +120,20 @@ def test_statuses_are_kept_in_arrival_order_and_a_retained_one_does_not_mean_now
 ) -> None:
     """Tried: an online status received live at t=100 s, then a last will whose ts_ns is
     older (set at connect). Kept: state offline (arrival order wins); last seen moved to
-    the live receive time, not back to the will's own older time."""
+    the live receive time, not back to the will's own older time; the online status's
+    details (backlog, books, versions), which the will does not carry, still shown."""
+    backlog = {"trades": TableBacklog(last_id=9, acked_id=7, rows=2, oldest_ns=80)}
     with HubStore(tmp_path / "hub.db") as store:
-        online = AgentStatus(agent_id="a", state="online", ts_ns=90)
+        online = AgentStatus(agent_id="a", state="online", ts_ns=90, agent_version="0.1.0",
+                             backlog=backlog)
         will = AgentStatus(agent_id="a", state="offline", ts_ns=10)
         store.record_status(online, received_ns=100, retained=False)
         store.record_status(will, received_ns=200, retained=True)
         [record] = store.agents()
 
     assert (record.state, record.last_seen_ns) == ("offline", 100)
-    assert record.status == will
+    assert record.status == online.model_copy(update={"state": "offline"})
+    assert record.status.backlog == backlog and record.status.agent_version == "0.1.0"
 
 
 def test_commands_and_results_are_recorded_idempotently(tmp_path: Path) -> None:
