@@ -130,7 +130,8 @@ class RecordingLedger:
         """(strategy, reason) -> count."""
 
     def record(self, update: OrderUpdate) -> None:
-        self.fills += update.fills
+        if update.fills:
+            self.fills += update.fills
         for rejection in update.rejections:
             self.rejections[(rejection.strategy, rejection.reason)] += 1
         if self.inner is not None:

@@ -148,6 +148,29 @@ def _trade_hooks(
     return out
 
 
+class _Ungated:
+    """Stands in for a strategy without ``next_book_ns``: every book reaches it."""
+
+    __slots__ = ()
+    next_book_ns = 0
+
+
+_UNGATED = _Ungated()
+
+
+def _book_hooks(strategies: Sequence[StrategyLike]) -> list[tuple[str, Handler, Any]]:
+    """(name, bound ``on_book``, gate) of every strategy whose ``on_book`` does something.
+
+    The gate is what holds the strategy's ``next_book_ns`` (the strategy itself,
+    or a stand-in that is always due for one without the attribute).
+    """
+    return [
+        (name, handler, strategy if hasattr(strategy, "next_book_ns") else _UNGATED)
+        for strategy in strategies
+        for name, handler in _hooks([strategy], "on_book")
+    ]
+
+
 def _hooks(strategies: Sequence[StrategyLike], hook: str) -> list[tuple[str, Handler]]:
     """(name, bound hook) of every strategy whose ``hook`` does something."""
     out: list[tuple[str, Handler]] = []
@@ -164,7 +187,9 @@ class TradingEngine:
     The strategies are fixed at construction: each event kind goes straight to
     the hooks that do something with it (a hook marked as a no-op by the strategy
     base class is never called), which is most of what a book event costs with
-    several strategies attached.
+    several strategies attached. A strategy with a ``next_book_ns`` attribute
+    (:class:`~shared.trading.strategy.Strategy` has one, 0 by default) gets no
+    ``on_book`` call while the engine's clock reads less than it.
 
     ``tape``, when given, is the :class:`~shared.trading.context.TradeTape` the
     strategies' contexts were built with: the engine records each trade in it once,
@@ -203,7 +228,7 @@ class TradingEngine:
         # paused even though its on_book keeps succeeding in between.
         self._consecutive_errors: dict[tuple[str, str], int] = {}
         self._by_name = {s.name: s for s in self.strategies}
-        self._on_book = _hooks(self.strategies, "on_book")
+        self._on_book = _book_hooks(self.strategies)
         self._on_trade = _trade_hooks(self.strategies, tape)
         self._on_candle = _hooks(self.strategies, "on_candle")
         self._on_time = _hooks(self.strategies, "on_time")
@@ -227,9 +252,12 @@ class TradingEngine:
             self._handle(update)
         # _dispatch, inlined: book events are most of the traffic and nearly every
         # hook returns nothing, so the call per event is a cost worth saving here.
+        # A strategy that looks at books only every so often says until when it
+        # will not (``next_book_ns``): one comparison here instead of a call.
         paused = self.paused
-        for name, handler in self._on_book:
-            if name in paused:
+        now = self.clock.time_ns()
+        for name, handler, gate in self._on_book:
+            if now < gate.next_book_ns or name in paused:
                 continue
             try:
                 intents = handler(book)
@@ -257,8 +285,20 @@ class TradingEngine:
         update = self.broker.on_trade(trade)
         if update is not NO_UPDATE:
             self._handle(update)
-        if self._on_trade:
-            self._dispatch(self._on_trade, "on_trade", trade)
+        # _dispatch, inlined as in on_book: a third of the events are trades.
+        paused = self.paused
+        for name, handler in self._on_trade:
+            if name in paused:
+                continue
+            try:
+                intents = handler(trade)
+            except Exception as exc:  # a strategy's bug must not stop the others
+                self._strategy_error(name, exc, "on_trade")
+                continue
+            if self._consecutive_errors:
+                self._succeeded(name, "on_trade")
+            if intents:
+                self._intents(intents)
 
     def on_candle(self, candle: Candle) -> None:
         self.stats.events += 1
@@ -367,7 +407,7 @@ class TradingEngine:
                 self._handle(self.broker.submit(outcome))
 
     def _handle(self, update: OrderUpdate) -> None:
-        if not update:
+        if not (update.orders or update.fills or update.rejections):  # bool(update), uncalled
             return
         self.stats.fills += len(update.fills)
         self.stats.rejections += len(update.rejections)

@@ -230,9 +230,10 @@ def prune_consumed(state: MarketState, book: OrderBook) -> None:
 
 def follow_queues(state: MarketState, book: OrderBook) -> None:
     """Apply a book update to every resting order's queue position (cancels ahead)."""
+    bids, asks = book.bids, book.asks
     for rest in state.resting:
         order = rest.order
-        own = book.bids if order.side == "buy" else book.asks
+        own = bids if order.side == "buy" else asks
         if not own:
             continue  # an empty side is a resync under way: it says nothing about cancels
         if rest.level_seen is None:

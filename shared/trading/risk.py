@@ -31,7 +31,15 @@ from shared.clock import Clock
 from shared.config.trading import RiskConfig
 from shared.trading.engine import Intent, PortfolioLike
 from shared.trading.instrument import round_qty
-from shared.trading.portfolio import EXACT, ZERO, Key, Portfolio
+from shared.trading.portfolio import (
+    EXACT,
+    ZERO,
+    Key,
+    Portfolio,
+    exact_add,
+    exact_mul,
+    exact_sub,
+)
 from shared.trading.risk_checks import (
     Refused,
     check_numbers,
@@ -85,6 +93,11 @@ class RiskManager:
         # The flatten intents this manager emitted itself: they pass the pause, the
         # kill switch and the stale-book guard, which exist to stop new risk, not exits.
         self._own: list[OrderIntent] = []
+        # strategy -> (peak, equity): the lowest equity below that peak whose drawdown
+        # was found under the limit. Drawdown only grows as equity falls, so on a tick
+        # at or above it (a portfolio a little under its high, the usual case with a
+        # position open) the breaker need not divide again to know it stays off.
+        self._safe: dict[str, tuple[Decimal, Decimal]] = {}
 
     # -- runtime controls ---------------------------------------------------------------
 
@@ -127,11 +140,16 @@ class RiskManager:
         """Roll daily budgets at UTC midnight and trip breakers: flatten intents to run now."""
         intents: list[Intent] = []
         paused = self.paused
+        safe = self._safe
         for portfolio in portfolios:
-            p = _narrow(portfolio)
+            p = portfolio if type(portfolio) is Portfolio else _narrow(portfolio)
             equity = p.observe(now_ns)
-            if equity >= p.peak_equity and p.strategy not in paused:
-                continue  # at a high, running: nothing to trip (the usual tick)
+            if p.strategy not in paused:
+                if equity >= p.peak_equity:
+                    continue  # at a high, running: nothing to trip (the usual tick)
+                known = safe.get(p.strategy)
+                if known is not None and equity >= known[1] and known[0] == p.peak_equity:
+                    continue  # no lower than an equity already found under the limit
             intents += self._breaker(p, retry=True, equity=equity)
         return intents
 
@@ -193,8 +211,7 @@ class RiskManager:
                 f"size {qty} after lot rounding is below the minimum {instrument.min_qty} "
                 f"(lot {instrument.lot_size})",
             )
-        with localcontext(EXACT):
-            notional = qty * entry
+        notional = exact_mul(qty, entry)
         if notional < instrument.min_notional:
             raise Refused(
                 "below_min_notional",
@@ -230,8 +247,7 @@ class RiskManager:
                 "max_drawdown",
                 f"drawdown {drawdown:.4%} reached the {self._max_drawdown:.2%} limit",
             )
-        with localcontext(EXACT):
-            daily_pnl = equity - portfolio.day_start_equity  # daily_pnl(), from the equity in hand
+        daily_pnl = exact_sub(equity, portfolio.day_start_equity)  # daily_pnl(), from equity
         loss = -daily_pnl
         budget = portfolio.day_start_equity * self._daily_loss
         if loss >= budget:
@@ -345,14 +361,13 @@ class RiskManager:
         fee_rate: Decimal,
         reserved: Decimal,
     ) -> None:
-        with localcontext(EXACT):
-            need = qty * entry * (1 + fee_rate)
-            if need > portfolio.cash - reserved:
-                raise Refused(
-                    "insufficient_cash",
-                    f"{need} needed (fees included), {portfolio.cash} cash with {reserved} "
-                    "reserved by open buys",
-                )
+        need = exact_mul(exact_mul(qty, entry), exact_add(1, fee_rate))
+        if need > exact_sub(portfolio.cash, reserved):
+            raise Refused(
+                "insufficient_cash",
+                f"{need} needed (fees included), {portfolio.cash} cash with {reserved} "
+                "reserved by open buys",
+            )
 
     # -- circuit breaker ----------------------------------------------------------------
 
@@ -367,6 +382,10 @@ class RiskManager:
             return []  # at a high the drawdown is 0, below any limit (max_drawdown > 0)
         drawdown = portfolio.drawdown(equity)
         if drawdown < self._max_drawdown:
+            known = self._safe.get(portfolio.strategy)
+            peak = portfolio.peak_equity
+            if known is None or known[0] != peak or equity < known[1]:
+                self._safe[portfolio.strategy] = (peak, equity)
             return []
         why = (
             f"drawdown {drawdown:.4%} reached {self._max_drawdown:.2%}: flattened and paused "

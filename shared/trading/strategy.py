@@ -9,7 +9,8 @@ event of the process (the engine targets 100,000 book events a second with five
 strategies attached), so a hook with nothing to do must return at once: the base
 ``on_book``, ``on_fill`` and ``on_time`` are marked no-ops, which the engine never
 calls, and the shipped strategies throttle their decisions to candle closes or to
-an interval of clock time.
+an interval of clock time (declared in ``next_book_ns``, so the engine does not
+even call ``on_book`` before it is due).
 
 The context keeps its candle and trade windows and the open-order table itself:
 the base hooks record what they are given, and a subclass's own ``on_trade``,
@@ -82,6 +83,15 @@ Intent = OrderIntent | CancelIntent
 Intents = list[Intent] | None
 
 
+def on_tick(price: float | Decimal, tick: Decimal, *, up: bool = False) -> Decimal:
+    """``price`` on ``tick``: :meth:`Strategy.round_price` with the tick in hand."""
+    steps = (Decimal(repr(price)) if isinstance(price, float) else price) / tick
+    nearest = steps.to_integral_value(ROUND_HALF_EVEN)
+    if abs(steps - nearest) > _SNAP:
+        nearest = steps.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
+    return nearest * tick
+
+
 class StrategyParams(ConfigModel):
     """Base of every strategy's params: frozen, unknown keys rejected.
 
@@ -147,6 +157,16 @@ class Strategy(Generic[P]):
     kind: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
 
+    next_book_ns: int = 0
+    """The engine calls :meth:`on_book` only once its clock reads at least this (ns).
+
+    0 (the default) means every book update. A strategy that looks at books only
+    every so often (every ``interval_ms``) sets it to when it will look next, so the
+    books in between cost the engine a comparison instead of a call; anything that
+    should make it look sooner (a fill, say) must lower it again. Only skipped calls
+    that would have returned nothing at once keep a backtest's trades the same.
+    """
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, recorder in _RECORDED_HOOKS.items():
@@ -205,12 +225,7 @@ class Strategy(Generic[P]):
         within a millionth of a tick of a tick is taken as that tick: ``112 * 0.99``
         is 110.88, not the 110.87 that flooring its binary value would give.
         """
-        tick = self.tick(symbol)
-        steps = (Decimal(repr(price)) if isinstance(price, float) else price) / tick
-        nearest = steps.to_integral_value(ROUND_HALF_EVEN)
-        if abs(steps - nearest) > _SNAP:
-            nearest = steps.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
-        return nearest * tick
+        return on_tick(price, self.tick(symbol), up=up)
 
     def market(self, symbol: str, side: Side, **kwargs: Any) -> OrderIntent:
         """A market order intent for ``symbol`` on the strategy's exchange."""

@@ -191,10 +191,15 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status not in TERMINAL and self.status is not OrderStatus.TRIGGERED
+        status = self.status
+        # Identity first: ``in TERMINAL`` hashes the member, a Python-level call per check.
+        if status is _PENDING or status is _OPEN or status is _PARTIAL:
+            return True
+        return status not in TERMINAL and status is not OrderStatus.TRIGGERED
 
 
 _new_order = object.__new__
+_PENDING, _OPEN, _PARTIAL = OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED
 
 
 @dataclass(frozen=True, slots=True)

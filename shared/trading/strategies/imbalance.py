@@ -6,7 +6,8 @@ of the last ``flow_window_s`` seconds (buy size minus sell size over their sum).
 When both lean to the buy side past the entry thresholds, buy at market with a
 stop (and optional take-profit) in bps of the mid; while long, exit when either
 turns past its exit threshold. Decisions are taken at most every ``interval_ms``
-of clock time per symbol, so most book updates cost a comparison.
+of clock time per symbol, declared in ``next_book_ns``, so the engine does not
+call ``on_book`` for the book updates in between.
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ class ImbalanceStrategy(Strategy[ImbalanceParams]):
         if now < flow.next_eval_ns:
             return None
         flow.next_eval_ns = now + self._interval_ns
+        # No call from the engine before any symbol is due (Strategy.next_book_ns).
+        flows = self._flow
+        self.next_book_ns = (
+            flow.next_eval_ns if len(flows) == 1 else min(f.next_eval_ns for f in flows.values())
+        )
         if now < flow.cooldown_until_ns:
             return None
         return self._decide(book, now, flow)

@@ -9,7 +9,8 @@ for inventory held and the bid only up to ``max_inventory``.
 Requoting (cancel every open quote, place new ones) is what a maker pays for:
 every cancel-replace loses its place in the queue, and a venue counts the
 messages. So the book is looked at no more than every ``min_requote_ms`` of
-clock time (a book update in between costs one comparison), and a look replaces
+clock time (the engine does not even call ``on_book`` in between: the strategy
+declares its next look in ``next_book_ns``), and a look replaces
 live quotes only when the bid or the ask it would quote moved at least
 ``requote_ticks`` ticks from the live one. A look with no quotes live places
 them; a fill makes the next book update look and requote at once (the filled
@@ -28,7 +29,14 @@ from typing import Any
 from pydantic import Field
 
 from shared.book import OrderBook
-from shared.trading.strategy import Intent, Intents, Strategy, StrategyContext, StrategyParams
+from shared.trading.strategy import (
+    Intent,
+    Intents,
+    Strategy,
+    StrategyContext,
+    StrategyParams,
+    on_tick,
+)
 from shared.trading.types import Fill
 
 
@@ -91,6 +99,10 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
         if now < q.next_eval_ns:
             return None  # live quotes, no fill, looked too recently: the usual update
         q.next_eval_ns = now + self._min_requote_ns
+        quotes = self._quotes  # the engine calls again once any symbol is due
+        self.next_book_ns = (
+            q.next_eval_ns if len(quotes) == 1 else min(x.next_eval_ns for x in quotes.values())
+        )
         if now - book.ts_recv_ns > self._stale_ns:
             return self._pull(book.symbol, q)
         bb, ba = book.best_bid(), book.best_ask()
@@ -100,18 +112,20 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
         # tick, and Decimal would cost more than the rest of the decision.
         (bid_px, bid_sz), (ask_px, ask_sz) = bb, ba
         micro = (bid_px * ask_sz + ask_px * bid_sz) / (bid_sz + ask_sz) * 10.0**-book.price_decimals
-        bid, ask = self._raw_quotes(book.symbol, micro)
+        inventory = self.ctx.position(book.symbol)
+        bid, ask = self._skewed(micro, inventory)
+        tick = self.tick(book.symbol)  # once per look: the steps below all need it
         if q.live and not q.filled:
-            limit = self.params.requote_ticks * float(self.tick(book.symbol))
+            limit = self.params.requote_ticks * float(tick)
             if abs(bid - q.bid) < limit and abs(ask - q.ask) < limit:
                 return None
-        return self._requote(book, q, bid, ask)
+        return self._requote(book, q, bid, ask, tick, inventory)
 
     def on_fill(self, fill: Fill) -> Intents:
         q = self._quotes.get(fill.symbol)
         if q is not None and fill.strategy == self.name:
             q.filled = True
-            q.next_eval_ns = 0
+            q.next_eval_ns = self.next_book_ns = 0
         return None
 
     def on_time(self, now_ns: int) -> Intents:
@@ -124,21 +138,23 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
 
     def _raw_quotes(self, symbol: str, micro: float) -> tuple[float, float]:
         """(bid, ask) for the current inventory before rounding to the tick."""
-        inventory = float(self.ctx.position(symbol))
-        ratio = min(max(inventory / self._max_inventory, 0.0), 1.0)
+        return self._skewed(micro, self.ctx.position(symbol))
+
+    def _skewed(self, micro: float, inventory: Decimal) -> tuple[float, float]:
+        ratio = min(max(float(inventory) / self._max_inventory, 0.0), 1.0)
         shift = micro * self.params.skew_bps / 10_000 * ratio
         half = micro * self.params.spread_bps / 20_000
         return micro - half - shift, micro + half - shift
 
     def quote_prices(self, book: OrderBook, micro: float) -> tuple[Decimal, Decimal]:
         """(bid, ask) for the current inventory, on the tick and never crossing the book."""
-        return self._on_tick(book, *self._raw_quotes(book.symbol, micro))
+        return self._on_tick(book, *self._raw_quotes(book.symbol, micro), self.tick(book.symbol))
 
-    def _on_tick(self, book: OrderBook, raw_bid: float, raw_ask: float) -> tuple[Decimal, Decimal]:
-        symbol = book.symbol
-        bid = self.round_price(symbol, raw_bid)
-        ask = self.round_price(symbol, raw_ask, up=True)
-        tick = self.tick(symbol)
+    def _on_tick(
+        self, book: OrderBook, raw_bid: float, raw_ask: float, tick: Decimal
+    ) -> tuple[Decimal, Decimal]:
+        bid = on_tick(raw_bid, tick)
+        ask = on_tick(raw_ask, tick, up=True)
         best_bid, best_ask = book.best_bid_price(), book.best_ask_price()
         # Post-only: a quote that would cross is rejected, so keep it one tick off.
         if best_ask is not None:
@@ -147,12 +163,19 @@ class MarketMakerStrategy(Strategy[MarketMakerParams]):
             ask = max(ask, book.price(best_bid) + tick)
         return bid, ask
 
-    def _requote(self, book: OrderBook, q: _Quotes, raw_bid: float, raw_ask: float) -> Intents:
+    def _requote(
+        self,
+        book: OrderBook,
+        q: _Quotes,
+        raw_bid: float,
+        raw_ask: float,
+        tick: Decimal,
+        inventory: Decimal,
+    ) -> Intents:
         p = self.params
         symbol = book.symbol
         intents = self.cancel_all(symbol)
-        bid, ask = self._on_tick(book, raw_bid, raw_ask)
-        inventory = self.ctx.position(symbol)
+        bid, ask = self._on_tick(book, raw_bid, raw_ask, tick)
         bid_qty = min(p.quote_size, p.max_inventory - inventory)
         ask_qty = min(p.quote_size, inventory)
         if bid_qty > 0 and bid > 0:

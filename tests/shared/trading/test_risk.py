@@ -364,3 +364,34 @@ def test_a_fill_that_breaches_the_drawdown_trips_the_breaker_at_once(
 
     assert risk.after_fill(portfolio, loss) == []  # nothing held to flatten
     assert "s1" in risk.paused
+
+
+def test_the_breaker_trips_on_a_slide_that_earlier_ticks_found_safe(
+    clock: ManualClock, portfolio: Portfolio
+) -> None:
+    risk = RiskManager(RiskConfig(max_drawdown=0.1, daily_loss_limit=1.0), clock)
+    buy_position(portfolio, "25", "100")
+    tripped = []
+
+    for mark in ("99", "96", "98", "70", "61", "60"):  # equity 9,975 ... 9,000 ... 8,750
+        portfolio.update_mark(KEY, D(mark))
+        tripped.append(bool(risk.on_time([portfolio], T0)))
+
+    # 9,025 (mark 61) is 9.75% down: still under; 9,000 (mark 60) is exactly 10%.
+    assert tripped == [False, False, False, False, False, True]
+    assert "s1" in risk.paused
+
+
+def test_a_new_high_resets_what_the_breaker_knew_to_be_safe(
+    clock: ManualClock, portfolio: Portfolio
+) -> None:
+    risk = RiskManager(RiskConfig(max_drawdown=0.1, daily_loss_limit=1.0), clock)
+    buy_position(portfolio, "25", "100")
+    portfolio.update_mark(KEY, D(65))  # 9,125: 8.75% under the 10,000 start
+    assert risk.on_time([portfolio], T0) == []
+    portfolio.update_mark(KEY, D(200))  # 12,500: a new peak
+    assert risk.on_time([portfolio], T0) == []
+
+    portfolio.update_mark(KEY, D(150))  # 11,250: 10% under the new peak, above the old safe level
+
+    assert risk.on_time([portfolio], T0) and "s1" in risk.paused

@@ -340,3 +340,69 @@ def test_a_strategy_that_raises_is_reported_and_the_others_go_on() -> None:
     assert {o.strategy for o in ledger.orders} == {"good"}
     assert len({o.id for o in ledger.orders}) == 4
     assert portfolios["good"].qty((EX, SYM)) == Decimal("0.04")
+
+
+class LooksEverySecond(Strategy[StrategyParams]):
+    """Counts the books it is handed; declares it wants none for a second after each."""
+
+    kind = "looks_every_second"
+
+    def __init__(self, ctx: StrategyContext) -> None:
+        super().__init__(ctx)
+        self.seen: list[int] = []
+
+    def on_book(self, book: OrderBook) -> Intents:
+        now = self.clock.time_ns()
+        self.seen.append(now)
+        self.next_book_ns = now + NS
+        return None
+
+
+class SeesEveryBook:
+    """A StrategyLike that is not a Strategy: no ``next_book_ns`` to declare."""
+
+    name = "plain"
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def on_book(self, book: OrderBook) -> Intents:
+        self.seen += 1
+        return None
+
+    def on_trade(self, trade: object) -> Intents:
+        return None
+
+    def on_candle(self, candle: Candle) -> Intents:
+        return None
+
+    def on_fill(self, fill: object) -> Intents:
+        return None
+
+    def on_order(self, order: Order) -> None:
+        return None
+
+    def on_time(self, now_ns: int) -> Intents:
+        return None
+
+
+def test_the_engine_skips_on_book_until_the_time_a_strategy_declared() -> None:
+    clock = ManualClock(NS)
+    portfolios = {n: Portfolio(n, Decimal(10_000)) for n in ("gated", "plain")}
+    gated = LooksEverySecond(StrategyContext("gated", EX, [SYM], clock, portfolios["gated"]))
+    plain = SeesEveryBook()
+    strategies: list[StrategyLike] = [gated, plain]
+    broker = PaperBroker(clock, {}, BrokerConfig())
+    engine = TradingEngine(
+        clock, broker, RiskManager(RiskConfig(), clock), strategies, dict(portfolios), {},
+        MemoryLedger(),
+    )  # fmt: skip
+    book = OrderBook(EX, SYM, price_decimals=2, size_decimals=4)
+
+    for _ in range(25):  # a book every 100 ms for 2.5 s
+        engine.on_book(book)
+        clock.advance_ns(NS // 10)
+
+    assert gated.seen == [NS, 2 * NS, 3 * NS]
+    assert plain.seen == 25
+    assert Strategy.next_book_ns == 0  # by default every book reaches on_book

@@ -37,6 +37,7 @@ from shared.trading.types import (
     OrderIntent,
     OrderStatus,
     OrderType,
+    Side,
     TimeInForce,
 )
 
@@ -470,3 +471,92 @@ def test_an_exit_cancels_the_bracket_legs_and_sells_everything_through_the_engin
     assert portfolio.qty(KEY) == 0
     assert broker.open_orders("s") == []
     assert any(o.status is OrderStatus.CANCELLED for o in ledger.orders)
+
+
+# -- skipped book updates ---------------------------------------------------------------------
+
+
+class Ungated:
+    """A shipped strategy with its ``next_book_ns`` hidden: the engine hands it every book."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "next_book_ns":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def replay_mm_and_imbalance(gated: bool) -> tuple[list[Order], list[Fill]]:
+    """A seeded random walk of books (every 100 ms) and prints through both strategies."""
+    import random
+
+    rng = random.Random(7)
+    clock = ManualClock(NS)
+    books: dict[tuple[str, str], OrderBook] = {}
+    portfolios = {n: Portfolio(n, Decimal(10_000)) for n in ("mm", "imb")}
+    ctx = {
+        n: StrategyContext(n, EX, [SYM], clock, p, books=books, instruments=INSTRUMENTS)
+        for n, p in portfolios.items()
+    }
+    strategies: list[Any] = [
+        MarketMakerStrategy(ctx["mm"], {**MM, "requote_ticks": 2, "min_requote_ms": 700}),
+        ImbalanceStrategy(
+            ctx["imb"], {"levels": 2, "interval_ms": 250, "cooldown_s": 2.0, "flow_window_s": 3.0}
+        ),
+    ]
+    if not gated:
+        strategies = [Ungated(s) for s in strategies]
+    broker = PaperBroker(clock, dict(INSTRUMENTS), BrokerConfig(latency_ms=50))
+    ledger = MemoryLedger()
+    engine = TradingEngine(
+        clock, broker, RiskManager(RiskConfig(), clock, open_orders=broker.open_orders),
+        strategies, dict(portfolios), dict(INSTRUMENTS), ledger, books=books,
+    )  # fmt: skip
+    live = OrderBook(EX, SYM, price_decimals=2, size_decimals=4)
+    mid = 100_00  # 100.00: the quotes sit 5 ticks either side of it
+    for step in range(3_000):
+        clock.advance_ns(100 * MS)
+        mid += rng.choice((-2, -1, 0, 0, 1, 2))
+        bid_size, ask_size = rng.randint(1, 40_000), rng.randint(1, 40_000)
+        live.load_snapshot(
+            [(mid - 1, bid_size), (mid - 2, 1_000)], [(mid + 1, ask_size), (mid + 2, 1_000)]
+        )
+        live.ts_recv_ns = clock.time_ns()
+        engine.on_book(live)
+        for n in range(rng.randint(0, 3)):
+            side: Side = rng.choice(("buy", "sell"))
+            price = Decimal(mid + (1 if side == "buy" else -1) + rng.randint(-8, 8)) / 100
+            engine.on_trade(
+                Trade(EX, SYM, f"{step}-{n}", price, Decimal(rng.randint(1, 30)) / 10_000, side,
+                      clock.time_ns(), clock.time_ns())
+            )  # fmt: skip
+        if step % 10 == 0:
+            engine.on_time()
+    return ledger.orders, ledger.fills
+
+
+def test_skipping_the_books_a_strategy_declared_it_would_ignore_changes_no_trade() -> None:
+    gated_orders, gated_fills = replay_mm_and_imbalance(gated=True)
+    every_orders, every_fills = replay_mm_and_imbalance(gated=False)
+
+    assert len(gated_orders) > 200 and len(gated_fills) > 10  # quotes, requotes and fills
+    assert {o.strategy for o in gated_orders} == {"mm", "imb"}
+    assert gated_orders == every_orders and gated_fills == every_fills
+
+
+def test_the_market_maker_declares_its_next_look_and_a_fill_brings_it_forward() -> None:
+    clock = ManualClock(NS)
+    strategy = make(MarketMakerStrategy, clock, min_requote_ms=1_000, **MM)
+    top = ([("100.00", "1")], [("100.10", "1")])
+    assert strategy.next_book_ns == 0
+
+    strategy.on_book(book(*top, NS))
+    assert strategy.next_book_ns == 2 * NS
+
+    strategy.on_fill(
+        Fill(1, "s", EX, SYM, "buy", Decimal(100), Decimal("0.001"), Decimal(0),
+             Liquidity.MAKER, NS)
+    )  # fmt: skip
+    assert strategy.next_book_ns == 0
