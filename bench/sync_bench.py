@@ -106,7 +106,8 @@ class RawResult:
 
 
 def raw_transport(
-    port: int, payloads: list[tuple[int, bytes]], *, topic: str = "bench/raw"
+    port: int, payloads: list[tuple[int, bytes]], *, topic: str = "bench/raw",
+    timeout_s: float = 120.0,
 ) -> RawResult:
     """The same payloads through the broker with bare paho clients: QoS 1, same inflight."""
     received = threading.Event()
@@ -134,7 +135,7 @@ def raw_transport(
     start = time.perf_counter()
     for _, payload in payloads:
         pub.publish(topic, payload, qos=1)
-    if not received.wait(600):
+    if not received.wait(timeout_s):
         raise RuntimeError(f"raw transport: {count} of {expected} messages arrived")
     seconds = time.perf_counter() - start
     for client in (pub, sub):
@@ -145,7 +146,7 @@ def raw_transport(
     )
 
 
-def row_messages(port: int, db: Path, rows: int = 100_000) -> RawResult:
+def row_messages(port: int, db: Path, rows: int = 20_000) -> RawResult:
     """The same rows as one message each (JSON), a bare paho loop, QoS 1.
 
     What MQTT carries when nothing batches: the transport limit per row, for the
