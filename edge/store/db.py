@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 from edge.store.schema import MIGRATIONS
 from shared.errors import OperationalError
+from shared.migrations import apply_migrations
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -33,40 +33,9 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def applied_migrations(conn: sqlite3.Connection) -> list[str]:
-    """Names of the migrations recorded in the database, in order."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at_ns INTEGER)"
-    )
-    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
-
-
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply pending migrations, each recorded in the same transaction that applies it."""
-    done = set(applied_migrations(conn))
-    applied = []
-    for name, sql in MIGRATIONS:
-        if name in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Re-check inside the write lock: another process may have just applied it.
-            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
-                conn.execute("COMMIT")
-                continue
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO _migrations (name, applied_at_ns) VALUES (?, ?)",
-                (name, time.time_ns()),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(name)
-    return applied
+    return apply_migrations(conn, MIGRATIONS)
 
 
 def open_store(path: Path | str) -> sqlite3.Connection:

@@ -1,8 +1,7 @@
 """Opening the hub store: WAL, ``synchronous=FULL``, named migrations.
 
 The same conventions as the agent's database (WAL, ``BEGIN IMMEDIATE``, each
-migration recorded in the transaction that applies it), re-implemented here
-because the hub never imports ``edge``. One difference on purpose: the hub runs
+migration recorded in the transaction that applies it: ``shared.migrations``). One difference on purpose: the hub runs
 ``synchronous=FULL``, because an acknowledgement sent to an agent promises that the
 batch is on disk and the agent then forgets it; NORMAL could lose the last commits
 on a power cut after their acknowledgements went out.
@@ -11,11 +10,11 @@ on a power cut after their acknowledgements went out.
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 from hub.store.schema import MIGRATIONS
 from shared.errors import OperationalError
+from shared.migrations import apply_migrations
 from shared.sync.tables import TABLES
 
 STORE_FILE = "hub.db"
@@ -44,40 +43,9 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def applied_migrations(conn: sqlite3.Connection) -> list[str]:
-    """Names of the migrations recorded in the store, in order."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at_ns INTEGER)"
-    )
-    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
-
-
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply pending migrations, each recorded in the same transaction that applies it."""
-    done = set(applied_migrations(conn))
-    applied = []
-    for name, sql in MIGRATIONS:
-        if name in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Re-check inside the write lock: another process may have just applied it.
-            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
-                conn.execute("COMMIT")
-                continue
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO _migrations (name, applied_at_ns) VALUES (?, ?)",
-                (name, time.time_ns()),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(name)
-    return applied
+    return apply_migrations(conn, MIGRATIONS)
 
 
 def check_contract(conn: sqlite3.Connection, path: Path | str) -> None:

@@ -10,11 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hub.store.db import applied_migrations, connect
+from hub.store.db import connect
 from hub.store.records import ValidBatch
 from hub.store.schema import MIGRATIONS
 from hub.store.store import DEAD_LETTER_KEEP_BYTES, HubStore
 from shared.errors import OperationalError
+from shared.migrations import applied_migrations
 from shared.sync.messages import AgentStatus, Command, CommandResult, TableBacklog
 from shared.sync.tables import TABLES
 from tests.hub.agent_client import header_for, trade_rows
