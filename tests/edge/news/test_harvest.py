@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,18 +17,6 @@ from tests.edge.news.feed_server import (
     feed_file,
     rss_document,
 )
-
-
-@pytest.fixture()
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
-
-
-@pytest.fixture()
-def rigs(tmp_path: Path) -> Iterator[Rigs]:
-    with Rigs(tmp_path) as made:
-        yield made
 
 
 def test_first_harvest_stores_each_story_once_tagged_and_normalized(

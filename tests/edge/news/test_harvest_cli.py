@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
 from edge.news.harvest_cli import harvest_command
 from tests.edge.news.feed_server import FeedServer, Route, feed_file
-
-
-@pytest.fixture()
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 def write_config(tmp_path: Path, feeds: list[dict[str, str]]) -> Path:

@@ -3,7 +3,6 @@ from the environment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,6 @@ from tests.edge.news.feed_server import (
     feed_file,
     open_writer,
 )
-
-
-@pytest.fixture()
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
-
-
-@pytest.fixture()
-def rigs(tmp_path: Path) -> Iterator[Rigs]:
-    with Rigs(tmp_path) as made:
-        yield made
 
 
 def test_newsapi_is_a_source_only_when_its_key_is_set(

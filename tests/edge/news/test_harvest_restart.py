@@ -12,10 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from edge.news.harvest import Harvester
 from edge.store.db import connect
@@ -70,12 +67,6 @@ CHILD = textwrap.dedent(
     writer.close()
     """
 )
-
-
-@pytest.fixture()
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 def serve_feeds(server: FeedServer) -> list[str]:
