@@ -1,7 +1,8 @@
 """Opening the hub store: WAL, ``synchronous=FULL``, named migrations.
 
 The same conventions as the agent's database (WAL, ``BEGIN IMMEDIATE``, each
-migration recorded in the transaction that applies it: ``shared.migrations``). One difference on purpose: the hub runs
+migration recorded in the transaction that applies it: ``shared.migrations``).
+One difference on purpose: the hub runs
 ``synchronous=FULL``, because an acknowledgement sent to an agent promises that the
 batch is on disk and the agent then forgets it; NORMAL could lose the last commits
 on a power cut after their acknowledgements went out.
