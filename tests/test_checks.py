@@ -44,6 +44,11 @@ PLANTED = [
     ("provisioning-standalone", "provisioning/_planted.py", "import shared.topics"),
     ("roles-not-provisioning", "hub/_planted.py", "from provisioning import broker"),
     ("roles-not-provisioning", "edge/_planted.py", "import provisioning.broker"),
+    ("contracts-below-trading", "shared/sync/_planted.py", "import shared.trading.engine"),
+    ("contracts-below-trading", "shared/config/_planted.py", "from shared.trading import risk"),
+    ("trading-layer", "shared/trading/_planted.py", "from shared.sync import codec"),
+    ("trading-layer", "shared/trading/strategies/_planted.py", "import sqlite3"),
+    ("trading-layer", "shared/trading/_planted.py", "import paho.mqtt.client"),
 ]
 
 

@@ -28,10 +28,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -41,6 +39,8 @@ import orjson
 from edge.history.numbers import MINUTE_MS, NS_PER_MS, exact_decimal
 from shared.errors import OperationalError
 from shared.marketdata import TakerSide
+from shared.times import NUMBER as _NUMBER
+from shared.times import parse_time_ns, time_ns_from_number
 
 Kind = Literal["trades", "candles"]
 
@@ -130,8 +130,6 @@ _ID_NAMES = ("id", "trade_id", "tradeid", "agg_trade_id")
 _SIZE_NAMES = ("amount", "qty", "quantity", "size", "volume", "base_volume")
 _MAKER_NAMES = ("is_buyer_maker", "buyer_maker", "isbuyermaker")
 _COUNT_NAMES = ("count", "trades", "trade_count", "number_of_trades")
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_ISO_FRACTION = re.compile(r"^(.*?\d{2}:\d{2}:\d{2})(?:\.(\d+))?(.*)$")
 _TRUE = {"true", "1", "t", "yes"}
 _FALSE = {"false", "0", "f", "no"}
 _SNIFF_CHARS = 4096
@@ -167,42 +165,6 @@ def open_text(path: Path) -> tuple[IO[str], CountingReader]:
     if buffered.peek(2)[:2] == b"\x1f\x8b":
         binary = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""), counter
-
-
-def time_ns_from_number(value: Decimal) -> int:
-    """An epoch time given as a number, unit guessed by magnitude (s, ms, µs or ns).
-
-    Ranges are the years 1973-5138 in each unit, which never overlap.
-    """
-    magnitude = abs(value)
-    if magnitude < Decimal("1e11"):
-        factor = 1_000_000_000
-    elif magnitude < Decimal("1e14"):
-        factor = 1_000_000
-    elif magnitude < Decimal("1e17"):
-        factor = 1_000
-    else:
-        factor = 1
-    return int(value * factor)
-
-
-def parse_time_ns(text: str) -> int:
-    """An epoch number (any unit) or an ISO-8601 time (naive = UTC) as epoch ns."""
-    s = text.strip()
-    if _NUMBER.match(s):
-        return time_ns_from_number(Decimal(s))
-    # datetime keeps only µs; the fraction is read separately to keep ns exact.
-    match = _ISO_FRACTION.match(s)
-    head, fraction, tail = match.groups() if match else (s, None, "")
-    tail = "+00:00" if tail == "Z" else tail
-    try:
-        dt = datetime.fromisoformat(head + tail)
-    except ValueError:
-        raise ValueError(f"not a time: {text!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    seconds = int(dt.timestamp())
-    return seconds * 1_000_000_000 + int(((fraction or "") + "000000000")[:9])
 
 
 def _is_bool(text: str) -> bool:

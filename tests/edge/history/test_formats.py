@@ -16,11 +16,11 @@ from edge.history.formats import (
     detect_positional,
     is_header,
     open_records,
-    parse_time_ns,
 )
 from edge.history.importer import ImportReport, import_files
 from edge.store.db import open_store
 from shared.errors import OperationalError
+from shared.times import parse_time_ns
 
 T = 1_677_628_800_000  # 2023-03-01 00:00 UTC, ms
 MIN = 60_000
