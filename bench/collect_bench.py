@@ -1,4 +1,4 @@
-"""Steady-state collection: ``tickerml edge collect`` as its own process against
+"""Steady-state collection: ``tickerml edge run`` as its own process against
 the loopback simulator, measuring what matters on a Pi — commits per second,
 rows per second, peak memory and bytes written to disk."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from edge.demo import SimulatorThread
+from edge.simulator.thread import SimulatorThread
 from shared.config.simulator import SimulatorConfig
 
 
@@ -73,7 +73,7 @@ def run(duration_s: float = 30.0) -> CollectResult:
                 "-m",
                 "shared.cli",
                 "edge",
-                "collect",
+                "run",
                 "-c",
                 str(path),
                 "--duration",
@@ -89,7 +89,7 @@ def run(duration_s: float = 30.0) -> CollectResult:
             seconds = time.monotonic() - start
             out = proc.stdout.read().decode() if proc.stdout else ""
             if proc.returncode != 0:
-                raise RuntimeError(f"collector exited {proc.returncode}: {out[-2000:]}")
+                raise RuntimeError(f"the agent exited {proc.returncode}: {out[-2000:]}")
             line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("collect:")), "")
             import sqlite3
 
@@ -109,7 +109,7 @@ def section(duration_s: float = 30.0) -> list[str]:
     return [
         "## Steady-state collection on the Pi's budget (issue 2)",
         "",
-        f"`tickerml edge collect` as its own process for {duration_s:.0f} s against the",
+        f"`tickerml edge run` as its own process for {duration_s:.0f} s against the",
         "loopback simulator: Binance.US BTC/USDT + ETH/USDT (depth 1000) and Kraken v2",
         "BTC/USDT + SOL/USDT (depth 100), default store settings (commit every 1 s,",
         "snapshots every 5 s, no raw capture).",

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench import book_bench as bb
-from edge.collector.sink import StoreSink
+from edge.agent.router import EventRouter
 from edge.replay import replay_exchange
 from edge.store.writer import StoreWriter
 from shared.book import OrderBook
@@ -71,8 +71,8 @@ def _book_sequence(exchange: str, files: list[Path]) -> bb.Sequence:
     return bb.kucoin(ws, http)
 
 
-class _SnapshotSink(StoreSink):
-    """The collector's sink, taking interval snapshots from book updates as they come."""
+class _SnapshotSink(EventRouter):
+    """The agent's event router, taking interval snapshots from book updates as they come."""
 
     def on_book(self, book: OrderBook) -> None:
         key = (book.exchange, book.symbol)

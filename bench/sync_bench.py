@@ -302,13 +302,13 @@ class LagResult:
 
 
 def steady_lag(root: Path, port: int, duration_s: float = 30.0) -> LagResult:
-    """``edge collect`` with sync on (default store and sync timers) against the simulator.
+    """``edge run`` with sync on (default store and sync timers) against the simulator.
 
     A row's lag runs from the agent receiving the market data (its ``ts_recv_ns`` /
     ``ts_ns``) to the hub committing the batch that carried it, so it includes the
     agent's commit interval and the sync's poll interval, as a user sees it.
     """
-    from edge.demo import SimulatorThread
+    from edge.simulator.thread import SimulatorThread
     from shared.config.simulator import SimulatorConfig
 
     sim = SimulatorThread(SimulatorConfig(host="127.0.0.1", port=0, seed=5,
@@ -332,7 +332,7 @@ def steady_lag(root: Path, port: int, duration_s: float = 30.0) -> LagResult:
             "logging": {"level": "WARNING", "file": None},
         }
         (edge_dir / "edge.yaml").write_text(yaml.safe_dump(config))
-        agent = _spawn(["edge", "collect", "-c", str(edge_dir / "edge.yaml"), "--duration",
+        agent = _spawn(["edge", "run", "-c", str(edge_dir / "edge.yaml"), "--duration",
                         str(duration_s)], root / "edge-steady.log")
         agent.wait(duration_s + 120)
         time.sleep(3.0)  # the last batches' acknowledgements
@@ -417,7 +417,7 @@ def section() -> list[str]:
         "commit, none of which the bare transport does. Against the same rows sent as one "
         f"MQTT message each, the sync is **{row_ratio:.1f}x** faster.",
         "",
-        f"Steady state: `tickerml edge collect` with sync on for {lag.seconds:.0f} s against the "
+        f"Steady state: `tickerml edge run` with sync on for {lag.seconds:.0f} s against the "
         "simulator (Binance.US 2 books at depth 1000, Kraken v2 2 books at depth 100; default "
         "store and sync timers: the agent commits every 1 s, the sync looks for new rows every "
         "1 s). Lag from the agent receiving the data to the hub's commit, over "

@@ -6,6 +6,7 @@ Each command is a thin layer over a library function in its own module.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -89,43 +90,71 @@ def replay_command(files: tuple[Path, ...], as_json: bool) -> None:
     Console().print(table)
 
 
-@edge_group.command(name="collect")
-@CONFIG_OPTION
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Stop after this many seconds (default: until SIGINT/SIGTERM).",
-)
-@click.option(
-    "--capture",
-    "capture_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Also record every raw message to this TickerML capture file (.gz compresses); "
-    "with several exchanges, one file each, named FILE.<exchange>.ext.",
-)
-@click.option(
-    "--status-every",
-    type=click.FloatRange(min=0, min_open=True),
-    default=60.0,
-    show_default=True,
-    help="Seconds between status lines in the log.",
-)
-def collect_command(
+def _agent_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of ``tickerml edge run`` (and of its alias ``edge collect``)."""
+    options = [
+        CONFIG_OPTION,
+        click.option(
+            "--duration",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Stop after this many seconds (default: until SIGINT/SIGTERM).",
+        ),
+        click.option(
+            "--capture",
+            "capture_file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Also record every raw message to this TickerML capture file (.gz "
+            "compresses); with several exchanges, one file each, named FILE.<exchange>.ext.",
+        ),
+        click.option(
+            "--status-every",
+            type=click.FloatRange(min=0, min_open=True),
+            default=60.0,
+            show_default=True,
+            help="Seconds between status lines in the log.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run_agent(
     config_file: Path, duration: float | None, capture_file: Path | None, status_every: float
 ) -> None:
-    """Collect live order books, trades, candles and feed events from every
-    configured exchange into the agent's SQLite store, until stopped."""
-    from edge.collector import run_collector
+    from edge.agent import run_agent
     from shared.logs import setup_logging
 
     config = load_edge_config(config_file)
     setup_logging(config.logging, Path(config.data_dir))
-    status = run_collector(
+    status = run_agent(
         config, duration_s=duration, capture_path=capture_file, status_interval_s=status_every
     )
     click.echo(status.line())
+
+
+@edge_group.command(name="run")
+@_agent_options
+def run_command(
+    config_file: Path, duration: float | None, capture_file: Path | None, status_every: float
+) -> None:
+    """Run the agent until stopped: live order books, trades, candles and feed events
+    from every configured exchange into its SQLite store and, as configured, paper
+    trading on those books, the news jobs and the sync to the hub."""
+    _run_agent(config_file, duration, capture_file, status_every)
+
+
+@edge_group.command(name="collect")
+@_agent_options
+def collect_command(
+    config_file: Path, duration: float | None, capture_file: Path | None, status_every: float
+) -> None:
+    """An alias of `tickerml edge run`, its former name: the same agent, the same
+    options."""
+    click.echo("note: `tickerml edge collect` is an alias of `tickerml edge run`", err=True)
+    _run_agent(config_file, duration, capture_file, status_every)
 
 
 @edge_group.command(name="prune")
@@ -177,7 +206,7 @@ def stats_command(config_file: Path, as_json: bool) -> None:
     config = load_edge_config(config_file)
     path = database_path(config.data_dir, config.store)
     if not path.exists():
-        raise OperationalError(f"{path}: no database yet (run `tickerml edge collect` first)")
+        raise OperationalError(f"{path}: no database yet (run `tickerml edge run` first)")
     conn = connect(path, readonly=True)
     try:
         summary = store_summary(conn)
@@ -325,8 +354,8 @@ def simulate_command(
 
 
 def _register_history_commands() -> None:
-    """Market metadata, backfill and file import live in edge/history/commands.py."""
-    from edge.history.commands import backfill_command, import_command, markets_command
+    """Market metadata, backfill and file import live in edge/history/cli.py."""
+    from edge.history.cli import backfill_command, import_command, markets_command
 
     edge_group.add_command(markets_command)
     edge_group.add_command(backfill_command)

@@ -111,7 +111,7 @@ def replay_exchange(
 ) -> ExchangeReplay:
     """Replay every file of ``exchange`` through a fresh feed; returns its stats.
 
-    ``sink`` receives what the feed produces (e.g. the collector's store sink);
+    ``sink`` receives what the feed produces (e.g. the agent's event router);
     ``raw_writer`` (a store writer) also keeps every received record, as the
     collector's raw capture does.
     """

@@ -157,6 +157,79 @@ def command_command(
         sys.exit(1)
 
 
+@hub_group.command(name="import-db")
+@CONFIG_OPTION
+@click.argument("edge_db", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--agent", "agent_id", required=True,
+              help="The agent whose database it is: its rows are stored under this id, "
+              "exactly as its sync would store them.")
+@click.option("--metadata", "metadata_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="The agent's market-metadata cache (tick, lot, fees) to "
+              "copy into <data_dir>/markets; default: the markets folder beside EDGE_DB, "
+              "when there is one.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=5_000, show_default=True,
+              help="Rows read and committed at a time.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was imported as JSON.")
+def import_db_command(
+    config_file: Path, edge_db: Path, agent_id: str, metadata_dir: Path | None,
+    chunk_rows: int, as_json: bool,
+) -> None:
+    """Copy an agent's database (opened read-only) into the hub store through the same
+    upsert on (agent, table, local id) as the MQTT sync, so importing twice, or rows the
+    agent already synced, adds nothing; print rows read, added and already present per
+    table. The agent's market metadata is copied too, for backtests on the hub store."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from hub.store.importer import import_db
+    from shared.markets import CACHE_DIR
+
+    config = load_hub_config(config_file)
+    if metadata_dir is None and (edge_db.parent / CACHE_DIR).is_dir():
+        metadata_dir = edge_db.parent / CACHE_DIR
+    console = Console(stderr=True)
+    with _store(config) as store, Progress(
+        TextColumn("import {task.fields[table]}"), BarColumn(), MofNCompleteColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("import", total=None, table="")
+
+        def progress(table: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, table=table)
+
+        report = import_db(
+            store, edge_db, agent_id, markets_dir=metadata_dir, chunk_rows=chunk_rows,
+            progress=progress,
+        )
+    if as_json:
+        click.echo(json.dumps({
+            "path": str(report.path), "agent_id": report.agent_id,
+            "tables": {t.table: {"read": t.read, "added": t.added, "already": t.already,
+                                 "present": t.present} for t in report.tables},
+            "markets": {m.exchange: {"markets": m.markets, "copied": m.copied}
+                        for m in report.markets},
+        }, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{edge_db} -> {store.path} as {agent_id}")
+    for header in ("table", "read", "added", "already present"):
+        table.add_column(header, justify="left" if header == "table" else "right")
+    for t in report.tables:
+        if t.present:
+            table.add_row(t.table, str(t.read), str(t.added), str(t.already))
+        else:
+            table.add_row(t.table, "-", "-", "(not in the agent's database)")
+    Console().print(table)
+    if report.markets_from is None:
+        click.echo("market metadata: no markets folder beside the database and no --metadata; "
+                   "backtests on the hub store infer tick and lot from stored prices")
+    for m in report.markets:
+        done = "copied" if m.copied else "kept the hub's (as new or newer)"
+        click.echo(f"market metadata {m.exchange}: {m.markets} markets, fetched "
+                   f"{_utc(m.fetched_at_ms * 1_000_000)} UTC: {done} -> {report.markets_to}")
+
+
 @hub_group.command(name="dead-letters")
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")

@@ -3,11 +3,15 @@
 The hub's ingest records every answer it sees as well, so a command sent while
 ``hub run`` is running is logged twice, idempotently (same command id). This client
 uses its own short-lived, clean MQTT session under its own client id: reusing
-``hub`` would take over (and end) the ingest's session.
+``hub`` would take over (and end) the ingest's session. Its connection is a
+:class:`shared.mqtt.Link` like every client's: a refused connection or a refused
+subscription to the results ends the command with a :class:`TemporaryError`. It
+keeps paho's own reconnect delays: it lives for one command.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -20,9 +24,11 @@ from hub.store.store import HubStore
 from shared.clock import Clock, LiveClock
 from shared.config.mqtt import MqttConfig
 from shared.errors import MessageError, TemporaryError
-from shared.mqtt import connect_properties, new_client
+from shared.mqtt import Link, connect_properties, new_client
 from shared.sync.messages import Command, CommandKind, CommandResult
 from shared.topics import agent_command_result, hub_command
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,35 +61,22 @@ def send_command(
 ) -> CommandOutcome:
     """Publish ``command``, wait up to ``wait_s`` for its result, record both.
 
-    :class:`TemporaryError` when the broker cannot be reached or refuses the publish.
+    :class:`TemporaryError` when the broker cannot be reached or refuses the connection,
+    the subscription to the results or the publish.
     """
     clock = clock or LiveClock()
-    subscribed = threading.Event()
     published = threading.Event()
     answered = threading.Event()
     refused: list[str] = []
     results: list[CommandResult] = []
-
-    def on_connect(
-        client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
-    ) -> None:
-        if reason.is_failure:
-            refused.append(f"broker refused the connection: {reason}")
-            subscribed.set()
-            return
-        client.subscribe(agent_command_result(command.agent_id), qos=1)
-
-    def on_subscribe(
-        client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode], props: Any
-    ) -> None:
-        refused.extend(f"subscription refused: {r}" for r in reasons if r.is_failure)
-        subscribed.set()
+    broker = f"{mqtt.host}:{mqtt.port}"
+    link = Link("hub command", [agent_command_result(command.agent_id)], broker=broker, log=log)
 
     def on_publish(
         client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any
     ) -> None:
         if reason.is_failure:
-            refused.append(f"broker refused the command: {reason}")
+            refused.append(f"the broker refused the command: {reason}")
         published.set()
 
     def on_message(client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
@@ -96,8 +89,7 @@ def send_command(
             answered.set()
 
     client = new_client(mqtt, f"hub-cmd-{command.command_id[:16]}")
-    client.on_connect = on_connect
-    client.on_subscribe = on_subscribe
+    link.attach(client, reconnect=True)
     client.on_publish = on_publish
     client.on_message = on_message
     client.connect_timeout = mqtt.connect_timeout_s
@@ -105,19 +97,18 @@ def send_command(
         client.connect(mqtt.host, mqtt.port, mqtt.keepalive_s, clean_start=True,
                        properties=connect_properties(persistent=False))
     except OSError as exc:
-        raise TemporaryError(f"cannot reach the broker at {mqtt.host}:{mqtt.port}: {exc}") from None
+        raise TemporaryError(f"cannot reach the broker at {broker}: {exc}") from None
     client.loop_start()
     try:
-        if not subscribed.wait(mqtt.connect_timeout_s) or refused:
-            raise TemporaryError(
-                f"broker {mqtt.host}:{mqtt.port}: {'; '.join(refused) or 'no answer'}"
-            )
+        if not link.settled.wait(mqtt.connect_timeout_s) or not link.subscribed.is_set():
+            raise TemporaryError(link.refusal or f"the broker at {broker} did not answer")
         store.record_command(command)
         client.publish(hub_command(command.agent_id), command.to_bytes(), qos=1)
         if not published.wait(mqtt.connect_timeout_s) or refused:
             raise TemporaryError(f"command not accepted: {'; '.join(refused) or 'no PUBACK'}")
         answered.wait(wait_s)
     finally:
+        link.closing()
         client.disconnect()
         client.loop_stop()
     result = results[0] if results else None

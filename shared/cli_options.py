@@ -1,9 +1,9 @@
 """The options every command group shares: ``--config`` and the time options.
 
-One ``-c/--config`` for every group (the role's default file name, the role's
-config model, one loader whose errors name the file and the key path), and one
-parameter type for ``--from/--to/--since/--until``, so a user types times the
-same way in every command.
+One ``-c/--config`` for every group, defaulting to the role's file; the file is then
+read by the one loader, :func:`shared.config.base.load_config`, whose errors name the
+file and the key path. One parameter type for ``--from/--to/--since/--until``, so a
+user types times the same way in every command.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
-from shared.config.base import ConfigModel, load_config
 from shared.times import end_of_day_ns, is_date, parse_time_ns
 
-M = TypeVar("M", bound=ConfigModel)
 F = TypeVar("F", bound=Callable[..., Any])
 
 ROLE_FILES = {"edge": "edge.yaml", "hub": "hub.yaml"}
@@ -45,11 +43,6 @@ def config_option(
         show_default=required,
         help=text,
     )
-
-
-def load_role_config(model: type[M], config_file: Path) -> M:
-    """Load and validate a role's config file (errors name the file and key path)."""
-    return load_config(model, config_file)
 
 
 class TimeParam(click.ParamType[int, Any]):

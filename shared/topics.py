@@ -75,6 +75,13 @@ HUB_SUBSCRIPTIONS: tuple[str, ...] = (
 """What the hub's ingest subscribes to."""
 
 
+def is_agent_data(topic: str) -> bool:
+    """Whether ``topic`` is some agent's data topic (cheap: no validation of its parts)."""
+    parts = topic.split("/")
+    return (len(parts) == 6 and parts[2] == "agent" and parts[4] == "data"
+            and f"{parts[0]}/{parts[1]}" == NAMESPACE)
+
+
 def agent_subscriptions(agent_id: str) -> tuple[str, ...]:
     """What an agent subscribes to: its acknowledgements, its commands, the models."""
     return (hub_ack(agent_id), hub_command(agent_id), MODELS)

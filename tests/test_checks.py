@@ -20,7 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PACKAGES = ("shared", "edge", "hub", "models", "provisioning")
+PACKAGES = ("shared", "edge", "hub", "models", "provisioning", "demo")
 CONTRACTS = {
     contract["id"]: contract
     for contract in tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
@@ -44,6 +44,9 @@ PLANTED = [
     ("provisioning-standalone", "provisioning/_planted.py", "import shared.topics"),
     ("roles-not-provisioning", "hub/_planted.py", "from provisioning import broker"),
     ("roles-not-provisioning", "edge/_planted.py", "import provisioning.broker"),
+    ("nothing-imports-demo", "edge/_planted.py", "from demo import stack"),
+    ("nothing-imports-demo", "hub/_planted.py", "import demo.report"),
+    ("nothing-imports-demo", "provisioning/_planted.py", "from demo.cli import demo_command"),
     ("contracts-below-trading", "shared/sync/_planted.py", "import shared.trading.engine"),
     ("contracts-below-trading", "shared/config/_planted.py", "from shared.trading import risk"),
     ("trading-layer", "shared/trading/_planted.py", "from shared.sync import codec"),

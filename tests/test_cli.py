@@ -56,3 +56,24 @@ def test_the_installed_script_runs() -> None:
     assert "tickerml, version" in version.stdout
     assert helped.returncode == 0
     assert "paper trading" in helped.stdout
+
+
+def test_edge_collect_is_an_alias_of_edge_run_and_says_so(tmp_path: Path) -> None:
+    """Tried: `edge collect` beside `edge run`, and run on a missing config. Kept: the
+    same options; its help calls it an alias; it says so on stderr before it runs the
+    agent, which fails on the config as `edge run` does."""
+    by_path = {doc.path: doc.command for doc in COMMANDS}
+    run, alias = by_path["tickerml edge run"], by_path["tickerml edge collect"]
+    missing = ["-c", str(tmp_path / "missing.yaml")]
+
+    ran = CliRunner().invoke(cli, ["edge", "run", *missing], prog_name="tickerml")
+    aliased = CliRunner().invoke(cli, ["edge", "collect", *missing], prog_name="tickerml")
+
+    assert [p.name for p in alias.params] == [p.name for p in run.params]
+    assert "alias of `tickerml edge run`" in (alias.help or "")
+    assert aliased.stderr.startswith(
+        "note: `tickerml edge collect` is an alias of `tickerml edge run`"
+    )
+    assert "alias" not in ran.stderr
+    assert type(aliased.exception) is type(ran.exception) and ran.exception is not None
+    assert str(aliased.exception) == str(ran.exception)

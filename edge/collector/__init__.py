@@ -1,5 +1,2 @@
-"""The agent's market-data collector: exchange sockets in, SQLite rows out."""
-
-from edge.collector.service import CollectorService, CollectorStatus, run_collector
-
-__all__ = ["CollectorService", "CollectorStatus", "run_collector"]
+"""The agent's exchange sockets: one runner per connection, its HTTP fetches, and the
+raw recorder. What the messages become is the agent's business (:mod:`edge.agent`)."""

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from edge.collector.http import HTTPFetchError, fetch_bytes, fetch_json
-from edge.collector.sink import STOPPING, RawRecorder, StoreSink
+from edge.collector.recorder import RawRecorder
 from edge.feeds.base import ExchangeFeed
 from shared.backoff import Backoff
 from shared.book import OrderBook
@@ -33,12 +33,25 @@ SNAPSHOT_CONCURRENCY = 4
 """REST snapshots in flight per connection: a reconnect of 100 symbols must not
 fire 100 requests at once into an exchange's rate limit."""
 
+STOPPING = "agent stopping"
+"""Detail of the DISCONNECTED event of a deliberate shutdown (logged at INFO)."""
+
+
+class MarketSink(Protocol):
+    """Where every connection's trades, events and books go (the agent's event router)."""
+
+    def on_trade(self, trade: Trade) -> None: ...
+
+    def on_event(self, event: FeedEvent) -> None: ...
+
+    def on_book(self, book: OrderBook) -> None: ...
+
 
 class ConnectionSink:
-    """The sink one feed instance talks to: data to the shared store sink,
+    """The sink one feed instance talks to: data to the agent's shared sink,
     I/O requests to its own runner."""
 
-    def __init__(self, runner: ConnectionRunner, store: StoreSink) -> None:
+    def __init__(self, runner: ConnectionRunner, store: MarketSink) -> None:
         self.runner = runner
         self.store = store
 
@@ -69,7 +82,7 @@ class ConnectionRunner:
         self,
         exchange: ExchangeConfig,
         symbols: list[str],
-        store: StoreSink,
+        store: MarketSink,
         clock: Clock,
         backoff: BackoffConfig,
         *,

@@ -3,8 +3,8 @@ and continue with sequenced WebSocket diffs (Binance, KuCoin).
 
 Each such exchange documents the same shape of procedure: buffer diffs, fetch a
 snapshot, drop what the snapshot already contains, bridge with the first diff,
-then demand contiguous sequence numbers. Only the bridging and the sequence
-fields differ, and those stay in each exchange's module.
+then demand contiguous sequence numbers. Only the bridging, the sequence fields
+and the snapshot body's shape differ, and those stay in each exchange's module.
 """
 
 from __future__ import annotations
@@ -12,17 +12,23 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
+
+import orjson
 
 from edge.feeds._parsing import BAD_INPUT
 from edge.feeds.base import ExchangeFeed, FeedSink
-from shared.book import OrderBook
+from shared.book import DEFAULT_DECIMALS, OrderBook
 from shared.clock import Clock
+from shared.errors import MessageError
 from shared.marketdata import FeedEventKind
 
 MAX_BUFFERED_DIFFS = 10_000
 """Diffs kept while a snapshot is awaited; older ones fall out, and the bridge check
 then asks for a fresher snapshot instead of applying a book with a hole."""
+
+Levels = list[tuple[int, int]]
+"""One side of a snapshot: (price, size) in ticks."""
 
 
 class SyncState:
@@ -41,6 +47,13 @@ class SyncState:
 class SnapshotSyncFeed(ExchangeFeed):
     """An :class:`ExchangeFeed` that keeps a :class:`SyncState` per symbol."""
 
+    price_decimals: ClassVar[int] = DEFAULT_DECIMALS
+    size_decimals: ClassVar[int] = DEFAULT_DECIMALS
+    """Decimals of every book of the exchange: the REST snapshot says nothing of a
+    symbol's precision, so they must hold for every product it lists."""
+    snapshot_sequence_name: ClassVar[str] = "sequence"
+    """How the exchange names a snapshot's sequence number (for messages)."""
+
     def __init__(self, symbols: Sequence[str], sink: FeedSink, clock: Clock, **kwargs: Any) -> None:
         super().__init__(symbols, sink, clock, **kwargs)
         self._sync: dict[str, SyncState] = {}
@@ -57,19 +70,100 @@ class SnapshotSyncFeed(ExchangeFeed):
 
     @abstractmethod
     def _apply(self, symbol: str, state: SyncState, diff: Any) -> None:
-        """Apply a diff that follows the book's sequence."""
+        """Apply a diff that follows the book's sequence (then :meth:`_applied`)."""
+
+    @abstractmethod
+    def _read_snapshot(self, reply: dict[str, Any]) -> tuple[int, Levels, Levels] | None:
+        """(sequence, bids, asks) of a decoded REST snapshot, levels in ticks; None
+        when the exchange answered with a refusal instead. Raises for a malformed one."""
+
+    def _position(self, seq: int) -> str:
+        """Where a book is, as the exchange names it (for messages)."""
+        return f"{self.sequence_names[1]}={seq}"
+
+    # -- messages -------------------------------------------------------------------
+
+    def _decode(self, raw: str | bytes) -> dict[str, Any] | None:
+        """``raw`` as a JSON object; None, counted as malformed, for anything else."""
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self.event("", FeedEventKind.MALFORMED, f"not JSON: {exc}")
+            return None
+        if type(msg) is not dict:
+            self.event("", FeedEventKind.MALFORMED, f"not a JSON object: {str(raw)[:80]}")
+            return None
+        return msg
+
+    def _loaded_state(self, symbol: str) -> SyncState | None:
+        """``symbol``'s state once a snapshot is in its book (bridged or not), else None."""
+        state = self._sync.get(symbol)
+        return state if state is not None and (state.synced or state.loaded) else None
+
+    def _malformed_diff(self, symbol: str, detail: str) -> None:
+        """A diff of ``symbol`` could not be read: a book it should have changed is
+        wrong from here on (before a snapshot there is no book to distrust)."""
+        if symbol and self._loaded_state(symbol) is not None:
+            self._resync(symbol, detail)
+
+    def _applied(
+        self, symbol: str, state: SyncState, book: OrderBook, last: int, ts_ms: int,
+        recv_ns: int, levels: int,
+    ) -> None:
+        """``levels`` changes of the diff ending at ``last`` are in ``book``: publish
+        it, or resync it if they crossed it."""
+        state.last_seq = book.sequence = last
+        book.ts_exchange_ns = ts_ms * 1_000_000
+        book.ts_recv_ns = recv_ns
+        self.stats[symbol].level_updates += levels
+        if book.is_crossed():
+            self.event(symbol, FeedEventKind.CROSSED, f"after {self._position(last)}: {book!r}")
+            self._resync(symbol, "crossed book")
+            return
+        state.synced = True
+        self.sink.on_book(book)
+
+    # -- snapshots ------------------------------------------------------------------
+
+    def on_snapshot(self, symbol: str, body: str | bytes, recv_ns: int) -> None:
+        """Load a REST snapshot body, then replay the buffered diffs onto it."""
+        state = self._state(symbol)
+        state.requested = False
+        if state.synced:
+            return  # a late duplicate answer: the book is already ahead of it
+        try:
+            reply = orjson.loads(body)
+            if type(reply) is not dict:
+                raise MessageError("snapshot is not a JSON object")
+            snapshot = self._read_snapshot(reply)
+            if snapshot is None:
+                self.event(symbol, FeedEventKind.REJECTED, f"snapshot: {str(body)[:200]}")
+                return
+            seq, bids, asks = snapshot
+            book = self._book(symbol)
+            book.load_snapshot(bids, asks)
+        except BAD_INPUT as exc:
+            self.event(symbol, FeedEventKind.MALFORMED, f"snapshot: {type(exc).__name__}: {exc}")
+            self.mark_unsynced(symbol)
+            return
+        self._snapshot_loaded(symbol, state, book, seq, recv_ns)
+
+    def _book(self, symbol: str) -> OrderBook:
+        book = self.books.get(symbol)
+        if book is None:
+            book = self.books[symbol] = OrderBook(
+                self.name,
+                symbol,
+                price_decimals=self.price_decimals,
+                size_decimals=self.size_decimals,
+                depth=self.depth,
+            )
+        return book
 
     def _snapshot_loaded(
-        self,
-        symbol: str,
-        state: SyncState,
-        book: OrderBook,
-        seq: int,
-        recv_ns: int,
-        label: str,
+        self, symbol: str, state: SyncState, book: OrderBook, seq: int, recv_ns: int
     ) -> None:
-        """A snapshot at sequence ``seq`` (the exchange calls it ``label``) is in
-        ``book``: replay the buffered diffs onto it.
+        """A snapshot at sequence ``seq`` is in ``book``: replay the buffered diffs onto it.
 
         A malformed buffered diff resyncs the symbol; the diffs after it stay
         buffered for the next snapshot rather than being lost.
@@ -78,7 +172,7 @@ class SnapshotSyncFeed(ExchangeFeed):
         book.ts_recv_ns = recv_ns
         state.loaded = True
         self.stats_for(symbol).snapshots += 1
-        self.event(symbol, FeedEventKind.SNAPSHOT, f"{label}={seq}")
+        self.event(symbol, FeedEventKind.SNAPSHOT, f"{self.snapshot_sequence_name}={seq}")
         pending = list(state.buffer)
         state.buffer.clear()
         for i, diff in enumerate(pending):
@@ -131,6 +225,8 @@ class SnapshotSyncFeed(ExchangeFeed):
             state.buffer.append(diff)
             return
         self._apply(symbol, state, diff)
+
+    # -- sync state -----------------------------------------------------------------
 
     def is_synced(self, symbol: str) -> bool:
         state = self._sync.get(symbol)

@@ -43,6 +43,18 @@ class SymbolStats:
         return asdict(self)
 
 
+_COUNTED: dict[FeedEventKind, str] = {
+    FeedEventKind.GAP: "gaps",
+    FeedEventKind.RESYNC: "resyncs",
+    FeedEventKind.CHECKSUM_FAILED: "checksums_failed",
+    FeedEventKind.CROSSED: "crossed",
+    FeedEventKind.MALFORMED: "malformed",
+    FeedEventKind.UNKNOWN: "unknown",
+    FeedEventKind.STALE_SNAPSHOT: "stale_dropped",
+}
+"""The :class:`SymbolStats` counter each kind of event adds one to."""
+
+
 class FeedSink(Protocol):
     """Where a feed sends what it produces and the I/O it needs done."""
 
@@ -182,24 +194,27 @@ class ExchangeFeed(ABC):
 
     # -- helpers for subclasses ---------------------------------------------------
 
+    def _publish(self, symbol: str, book: OrderBook, recv_ns: int) -> None:
+        """Hand ``book`` to the sink as of ``recv_ns``, unless it is crossed: a crossed
+        book cannot match the exchange, so it fails and resyncs instead."""
+        if book.is_crossed():
+            self._fail(symbol, FeedEventKind.CROSSED,
+                       f"bid {book.best_bid_price()} >= ask {book.best_ask_price()}")
+            return
+        book.ts_recv_ns = recv_ns
+        self.sink.on_book(book)
+
+    def _fail(self, symbol: str, kind: FeedEventKind, detail: str) -> None:
+        """Record a ``kind`` event for ``symbol`` and :meth:`resync` it, saying why."""
+        self.event(symbol, kind, detail)
+        self.resync(symbol, f"{kind.value}: {detail}")
+
     def event(self, symbol: str, kind: FeedEventKind, detail: str = "") -> None:
         """Record a feed event: counted in stats and sent to the sink."""
         stats = self.stats.get(symbol)
-        if stats is not None:
-            if kind is FeedEventKind.GAP:
-                stats.gaps += 1
-            elif kind is FeedEventKind.RESYNC:
-                stats.resyncs += 1
-            elif kind is FeedEventKind.CHECKSUM_FAILED:
-                stats.checksums_failed += 1
-            elif kind is FeedEventKind.CROSSED:
-                stats.crossed += 1
-            elif kind is FeedEventKind.MALFORMED:
-                stats.malformed += 1
-            elif kind is FeedEventKind.UNKNOWN:
-                stats.unknown += 1
-            elif kind is FeedEventKind.STALE_SNAPSHOT:
-                stats.stale_dropped += 1
+        counter = _COUNTED.get(kind)
+        if stats is not None and counter is not None:
+            setattr(stats, counter, getattr(stats, counter) + 1)
         self.sink.on_event(FeedEvent(self.name, symbol, kind, detail, self.clock.time_ns()))
 
     def stats_for(self, symbol: str) -> SymbolStats:

@@ -22,12 +22,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-import orjson
-
 from edge.feeds._parsing import BAD_INPUT
-from edge.feeds._snapshot_sync import SnapshotSyncFeed, SyncState
+from edge.feeds._snapshot_sync import Levels, SnapshotSyncFeed, SyncState
 from edge.feeds.base import register
-from shared.book import OrderBook, levels_to_ticks, to_ticks
+from shared.book import levels_to_ticks, to_ticks
 from shared.errors import MessageError
 from shared.marketdata import FeedEventKind, Trade
 
@@ -42,16 +40,10 @@ QUOTE_CURRENCIES: tuple[str, ...] = tuple(sorted(_QUOTES.split(), key=len, rever
 REST_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 """The ``limit`` values ``/api/v3/depth`` accepts."""
 
-"""Diffs kept per symbol while a snapshot is outstanding. Dropping the oldest is
-safe: a snapshot older than what is left is detected as stale and refetched."""
-
 _IGNORED_EVENTS = frozenset({"kline", "24hrTicker", "24hrMiniTicker", "depth", "serverShutdown"})
 """Streams recordings (and operators) may carry that are known but not consumed."""
 
-
-_GAP = FeedEventKind.GAP  # bound once: enum attribute lookups are not free on the hot path
-_RESYNC = FeedEventKind.RESYNC
-_MALFORMED = FeedEventKind.MALFORMED
+_MALFORMED = FeedEventKind.MALFORMED  # bound once: enum attribute lookups cost on the hot path
 
 
 def split_native(native: str) -> str:
@@ -72,6 +64,7 @@ class BinanceFeed(SnapshotSyncFeed):
 
     name: ClassVar[str] = "binance"
     sequence_names = ("U", "u")
+    snapshot_sequence_name: ClassVar[str] = "lastUpdateId"
     default_ws_url: ClassVar[str] = "wss://stream.binance.com:9443"
     default_rest_url: ClassVar[str] = "https://api.binance.com"
     max_symbols_per_connection: ClassVar[int] = 100
@@ -131,31 +124,12 @@ class BinanceFeed(SnapshotSyncFeed):
         natives = parse_qs(parts.query).get("symbol")
         return self.unified(natives[0].upper()) if natives else None
 
-    # -- sync state ---------------------------------------------------------------
-
-    def _book(self, symbol: str) -> OrderBook:
-        book = self.books.get(symbol)
-        if book is None:
-            book = self.books[symbol] = OrderBook(
-                self.name,
-                symbol,
-                price_decimals=self.price_decimals,
-                size_decimals=self.size_decimals,
-                depth=self.depth,
-            )
-        return book
-
     # -- messages -------------------------------------------------------------------
 
     def on_message(self, raw: str | bytes, recv_ns: int) -> None:
         """Parse one combined-stream (or raw-stream) message; never raises for bad input."""
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            self.event("", _MALFORMED, f"not JSON: {exc}")
-            return
-        if type(msg) is not dict:
-            self.event("", _MALFORMED, f"not a JSON object: {str(raw)[:80]}")
+        msg = self._decode(raw)
+        if msg is None:
             return
         data = msg.get("data", msg) if "stream" in msg else msg
         if type(data) is not dict:
@@ -184,10 +158,8 @@ class BinanceFeed(SnapshotSyncFeed):
                 self.event(symbol, FeedEventKind.UNKNOWN, f"event {kind!r}: {str(raw)[:120]}")
         except BAD_INPUT as exc:
             self.event(symbol, _MALFORMED, f"{type(exc).__name__}: {exc}")
-            if kind == "depthUpdate" and symbol:
-                state = self._sync.get(symbol)
-                if state is not None and (state.synced or state.loaded):
-                    self._resync(symbol, "malformed depth update")
+            if kind == "depthUpdate":
+                self._malformed_diff(symbol, "malformed depth update")
 
     def _on_depth(self, symbol: str, data: dict[str, Any], recv_ns: int) -> None:
         first, last = data["U"], data["u"]
@@ -225,16 +197,7 @@ class BinanceFeed(SnapshotSyncFeed):
             set_bid(to_ticks(price, pd), to_ticks(size, sd))
         for price, size in asks:
             set_ask(to_ticks(price, pd), to_ticks(size, sd))
-        state.last_seq = book.sequence = last
-        book.ts_exchange_ns = ts * 1_000_000
-        book.ts_recv_ns = recv_ns
-        self.stats[symbol].level_updates += len(bids) + len(asks)
-        if book.is_crossed():
-            self.event(symbol, FeedEventKind.CROSSED, f"after u={last}: {book!r}")
-            self._resync(symbol, "crossed book")
-            return
-        state.synced = True
-        self.sink.on_book(book)
+        self._applied(symbol, state, book, last, ts, recv_ns, len(bids) + len(asks))
 
     def _on_trade(self, symbol: str, data: dict[str, Any], kind: str, recv_ns: int) -> None:
         price, size, maker = data["p"], data["q"], data["m"]
@@ -258,32 +221,16 @@ class BinanceFeed(SnapshotSyncFeed):
 
     # -- snapshots ------------------------------------------------------------------
 
-    def on_snapshot(self, symbol: str, body: str | bytes, recv_ns: int) -> None:
-        """Load a ``/api/v3/depth`` body, then replay the buffered diffs onto it."""
-        state = self._state(symbol)
-        state.requested = False
-        if state.synced:
-            return  # a late duplicate answer: the book is already ahead of it
-        try:
-            snap = orjson.loads(body)
-            if type(snap) is not dict:
-                raise MessageError("snapshot is not a JSON object")
-            if "lastUpdateId" not in snap:
-                self.event(symbol, FeedEventKind.REJECTED, f"snapshot: {str(body)[:200]}")
-                return
-            last_id = snap["lastUpdateId"]
-            if type(last_id) is not int:
-                raise MessageError(f"lastUpdateId {last_id!r} is not an integer")
-            pd, sd = self.price_decimals, self.size_decimals
-            bids = levels_to_ticks(snap["bids"], pd, sd)
-            asks = levels_to_ticks(snap["asks"], pd, sd)
-            book = self._book(symbol)
-            book.load_snapshot(bids, asks)
-        except BAD_INPUT as exc:
-            self.event(symbol, _MALFORMED, f"snapshot: {type(exc).__name__}: {exc}")
-            self.mark_unsynced(symbol)
-            return
-        self._snapshot_loaded(symbol, state, book, last_id, recv_ns, "lastUpdateId")
+    def _read_snapshot(self, reply: dict[str, Any]) -> tuple[int, Levels, Levels] | None:
+        """``/api/v3/depth``: ``lastUpdateId``, ``bids``, ``asks``; an error has no id."""
+        if "lastUpdateId" not in reply:
+            return None
+        last_id = reply["lastUpdateId"]
+        if type(last_id) is not int:
+            raise MessageError(f"lastUpdateId {last_id!r} is not an integer")
+        pd, sd = self.price_decimals, self.size_decimals
+        bids = levels_to_ticks(reply["bids"], pd, sd)
+        return last_id, bids, levels_to_ticks(reply["asks"], pd, sd)
 
 
 @register

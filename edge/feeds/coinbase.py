@@ -29,7 +29,6 @@ reconnect would otherwise print them twice.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,7 +37,8 @@ import orjson
 
 from edge.feeds._parsing import BAD_INPUT as _BAD
 from edge.feeds._parsing import iso_to_ns, positive_decimal
-from edge.feeds.base import ExchangeFeed, FeedSink, SymbolStats, register
+from edge.feeds._socket_sync import SocketSyncFeed
+from edge.feeds.base import FeedSink, SymbolStats, register
 from shared.book import DEFAULT_DECIMALS, OrderBook, to_ticks
 from shared.clock import Clock
 from shared.errors import MessageError
@@ -68,12 +68,10 @@ class TickerCheck:
 
 
 @register
-class CoinbaseFeed(ExchangeFeed):
+class CoinbaseFeed(SocketSyncFeed):
     """Coinbase books and trades over Advanced Trade or the legacy ws-feed.
 
     ``protocol`` forces "advanced" or "legacy" instead of reading it off the URL.
-    ``connection_events`` counts events that belong to no symbol (bad JSON, gaps
-    in the connection-wide sequence, ...).
     """
 
     name = "coinbase"
@@ -85,22 +83,14 @@ class CoinbaseFeed(ExchangeFeed):
         sink: FeedSink,
         clock: Clock,
         *,
-        depth: int = 1000,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        trades: bool = True,
         protocol: Literal["advanced", "legacy"] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            symbols, sink, clock, depth=depth, ws_url=ws_url, rest_url=rest_url, trades=trades
-        )
+        super().__init__(symbols, sink, clock, **kwargs)
         self.advanced = protocol == "advanced" if protocol else "ws-feed" not in self.ws_url
-        self.connection_events: Counter[FeedEventKind] = Counter()
         self.ticker_checks: dict[str, TickerCheck] = {}
         self.sequence_dropped = 0
         """Advanced Trade messages dropped because their sequence_num was not new."""
-        self._wanted = frozenset(self.symbols)
-        self._synced: set[str] = set()
         self._last_seq: int | None = None
 
     # -- transport hooks -----------------------------------------------------------
@@ -121,15 +111,6 @@ class CoinbaseFeed(ExchangeFeed):
             names = ["level2", "ticker", "matches"] if self.trades else ["level2", "ticker"]
             msgs = [{"type": "subscribe", "product_ids": ids, "channels": names}]
         return [orjson.dumps(m).decode() for m in msgs]
-
-    def is_synced(self, symbol: str) -> bool:
-        return symbol in self._synced
-
-    def mark_unsynced(self, symbol: str) -> None:
-        self._synced.discard(symbol)
-        book = self.books.get(symbol)
-        if book is not None:
-            book.clear()
 
     def on_disconnect(self, recv_ns: int) -> None:
         super().on_disconnect(recv_ns)
@@ -169,13 +150,6 @@ class CoinbaseFeed(ExchangeFeed):
                 self._connection_event(FeedEventKind.UNKNOWN, f"unknown message {str(msg)[:80]}")
         except _BAD as exc:
             self._connection_event(FeedEventKind.MALFORMED, f"{type(exc).__name__}: {exc}")
-
-    def _accepts(self, symbol: str) -> bool:
-        return not self._wanted or symbol in self._wanted
-
-    def _connection_event(self, kind: FeedEventKind, detail: str) -> None:
-        self.connection_events[kind] += 1
-        self.event("", kind, detail)
 
     def _stats(self, product: Any) -> tuple[str, SymbolStats] | None:
         """(symbol, stats) of a product we follow, counting the message; None otherwise."""
@@ -221,10 +195,9 @@ class CoinbaseFeed(ExchangeFeed):
     def _legacy_update(
         self, symbol: str, msg: dict[str, Any], stats: SymbolStats, recv_ns: int
     ) -> None:
-        if symbol not in self._synced:
-            stats.stale_dropped += 1
+        book = self._synced_book(symbol, stats)
+        if book is None:
             return
-        book = self.books[symbol]
         n = 0
         try:
             for side, price, size in msg["changes"]:
@@ -308,10 +281,9 @@ class CoinbaseFeed(ExchangeFeed):
         symbol, stats = found
         kind = event.get("type")
         if kind == "update":
-            if symbol not in self._synced:
-                stats.stale_dropped += 1
+            book = self._synced_book(symbol, stats)
+            if book is None:
                 return
-            book = self.books[symbol]
             n = 0
             try:
                 for u in event["updates"]:
@@ -374,33 +346,12 @@ class CoinbaseFeed(ExchangeFeed):
         except _BAD as exc:
             self._fail(symbol, FeedEventKind.MALFORMED, f"snapshot: {exc}")
             return
-        stats.snapshots += 1
-        self._synced.add(symbol)
-        self.event(symbol, FeedEventKind.SNAPSHOT, f"{len(book)} levels")
+        self._loaded(symbol, book, stats)
         self._publish(symbol, book, recv_ns)
 
-    def _publish(self, symbol: str, book: OrderBook, recv_ns: int) -> None:
-        if book.is_crossed():
-            self._fail(symbol, FeedEventKind.CROSSED,
-                       f"bid {book.best_bid_price()} >= ask {book.best_ask_price()}")
-            return
-        book.ts_recv_ns = recv_ns
-        self.sink.on_book(book)
-
-    def _fail(self, symbol: str, kind: FeedEventKind, detail: str) -> None:
-        self.event(symbol, kind, detail)
-        self.resync(symbol, f"{kind.value}: {detail}")
-
-    def resync(self, symbol: str, reason: str) -> None:
-        """Distrust the book and resubscribe its level2 channel, which answers with a
-        fresh snapshot (a REST book could not be bridged with the socket's updates);
-        updates are dropped until it arrives."""
-        self.mark_unsynced(symbol)
-        self.event(symbol, FeedEventKind.RESYNC, reason)
-        self._resubscribe([symbol])
-
     def _resubscribe(self, symbols: list[str]) -> None:
-        """Unsubscribe and subscribe level2 again: Coinbase answers with a fresh snapshot."""
+        """Unsubscribe and subscribe level2 again: Coinbase answers with a fresh snapshot
+        (a REST book could not be bridged with the socket's updates)."""
         ids = [to_product(s) for s in symbols]
         for action in ("unsubscribe", "subscribe"):
             if self.advanced:

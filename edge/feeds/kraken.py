@@ -29,7 +29,6 @@ burst stays bounded on a Pi, and the collector spreads more pairs over more sock
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -47,7 +46,8 @@ from edge.feeds._kraken_wire import (
 )
 from edge.feeds._parsing import BAD_INPUT as _BAD
 from edge.feeds._parsing import iso_to_ns, positive_decimal, seconds_to_ns, truncate
-from edge.feeds.base import ExchangeFeed, FeedSink, SymbolStats, register
+from edge.feeds._socket_sync import SocketSyncFeed
+from edge.feeds.base import FeedSink, SymbolStats, register
 from shared import checksums
 from shared.book import OrderBook, float_to_ticks, to_ticks
 from shared.clock import Clock
@@ -56,13 +56,12 @@ from shared.marketdata import FeedEventKind, Trade
 
 
 @register
-class KrakenFeed(ExchangeFeed):
+class KrakenFeed(SocketSyncFeed):
     """Kraken spot books (checksummed) and trades over WebSocket v2 or v1.
 
     ``precisions`` maps unified symbols to (price_precision, qty_precision) for v2
     when the ``instrument`` channel is not wanted (``instrument=False``) or has not
     answered yet. ``protocol`` forces "v1" or "v2" instead of reading it off the URL.
-    ``connection_events`` counts events that belong to no symbol (bad JSON, ...).
     """
 
     name = "kraken"
@@ -76,17 +75,12 @@ class KrakenFeed(ExchangeFeed):
         clock: Clock,
         *,
         depth: int = 1000,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        trades: bool = True,
         precisions: Mapping[str, tuple[int, int]] | None = None,
         instrument: bool = True,
         protocol: Literal["v1", "v2"] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            symbols, sink, clock, depth=kraken_depth(depth), ws_url=ws_url,
-            rest_url=rest_url, trades=trades,
-        )
+        super().__init__(symbols, sink, clock, depth=kraken_depth(depth), **kwargs)
         if len(self.symbols) > self.max_symbols_per_connection:
             raise ConfigError(
                 f"kraken: {len(self.symbols)} symbols on one connection; at most "
@@ -95,9 +89,6 @@ class KrakenFeed(ExchangeFeed):
         self.v2 = protocol == "v2" if protocol else self.ws_url.rstrip("/").endswith("/v2")
         self.precisions: dict[str, tuple[int, int]] = dict(precisions or {})
         self.instrument = instrument
-        self.connection_events: Counter[FeedEventKind] = Counter()
-        self._wanted = frozenset(self.symbols)
-        self._synced: set[str] = set()
         self._depths: dict[str, int] = {}
         self._channels: dict[int, tuple[str, str]] = {}  # v1 channelID -> (name, symbol)
 
@@ -127,15 +118,6 @@ class KrakenFeed(ExchangeFeed):
     def ping_message(self) -> str | None:
         """Kraken's application ping (``pong`` comes back)."""
         return '{"method":"ping"}' if self.v2 else '{"event":"ping"}'
-
-    def is_synced(self, symbol: str) -> bool:
-        return symbol in self._synced
-
-    def mark_unsynced(self, symbol: str) -> None:
-        self._synced.discard(symbol)
-        book = self.books.get(symbol)
-        if book is not None:
-            book.clear()
 
     def on_disconnect(self, recv_ns: int) -> None:
         super().on_disconnect(recv_ns)
@@ -185,13 +167,6 @@ class KrakenFeed(ExchangeFeed):
                 self._connection_event(FeedEventKind.UNKNOWN, f"unknown message {str(msg)[:80]}")
         except _BAD as exc:
             self._connection_event(FeedEventKind.MALFORMED, f"{type(exc).__name__}: {exc}")
-
-    def _accepts(self, symbol: str) -> bool:
-        return not self._wanted or symbol in self._wanted
-
-    def _connection_event(self, kind: FeedEventKind, detail: str) -> None:
-        self.connection_events[kind] += 1
-        self.event("", kind, detail)
 
     # -- v1 --------------------------------------------------------------------------
 
@@ -247,10 +222,9 @@ class KrakenFeed(ExchangeFeed):
         if "as" in first or "bs" in first:
             self._v1_snapshot(symbol, first, int(name[5:]), stats, recv_ns)
             return
-        if symbol not in self._synced:
-            stats.stale_dropped += 1
+        book = self._synced_book(symbol, stats)
+        if book is None:
             return
-        book = self.books[symbol]
         pd, sd = book.price_decimals, book.size_decimals
         checksum: int | None = None
         n = 0
@@ -395,10 +369,9 @@ class KrakenFeed(ExchangeFeed):
     def _v2_update(
         self, symbol: str, item: dict[str, Any], stats: SymbolStats, recv_ns: int
     ) -> None:
-        if symbol not in self._synced:
-            stats.stale_dropped += 1
+        book = self._synced_book(symbol, stats)
+        if book is None:
             return
-        book = self.books[symbol]
         pd, sd = book.price_decimals, book.size_decimals
         n = 0
         try:
@@ -460,9 +433,7 @@ class KrakenFeed(ExchangeFeed):
         checksum: int | None,
     ) -> None:
         truncate(book, self._depths.get(symbol, self.depth))
-        stats.snapshots += 1
-        self._synced.add(symbol)
-        self.event(symbol, FeedEventKind.SNAPSHOT, f"{len(book)} levels")
+        self._loaded(symbol, book, stats)
         if checksum is None:  # v1 snapshots carry none
             self._publish(symbol, book, recv_ns)
         else:
@@ -483,35 +454,23 @@ class KrakenFeed(ExchangeFeed):
         stats.checksums_ok += 1
         self._publish(symbol, book, recv_ns)
 
-    def _publish(self, symbol: str, book: OrderBook, recv_ns: int) -> None:
-        if book.is_crossed():
-            self._fail(symbol, FeedEventKind.CROSSED,
-                       f"bid {book.best_bid_price()} >= ask {book.best_ask_price()}")
-            return
-        book.ts_recv_ns = recv_ns
-        self.sink.on_book(book)
-
-    def _fail(self, symbol: str, kind: FeedEventKind, detail: str) -> None:
-        self.event(symbol, kind, detail)
-        self.resync(symbol, f"{kind.value}: {detail}")
-
-    def resync(self, symbol: str, reason: str) -> None:
-        """Distrust the book and ask Kraken for a fresh snapshot of this symbol only:
-        unsubscribe and subscribe its book again, which answers with a snapshot (the
-        socket's updates carry no sequence a REST book could be bridged with); updates
-        are dropped until it arrives."""
-        self.mark_unsynced(symbol)
-        self.event(symbol, FeedEventKind.RESYNC, reason)
-        depth = self._depths.get(symbol, self.depth)
-        if self.v2:
-            msgs = [v2_message("unsubscribe", channel="book", symbol=[symbol], depth=depth),
+    def _resubscribe(self, symbols: list[str]) -> None:
+        """Unsubscribe and subscribe each symbol's book again, at the depth it had, which
+        Kraken answers with a snapshot (the socket's updates carry no sequence a REST
+        book could be bridged with). One symbol at a time: depths may differ."""
+        for symbol in symbols:
+            depth = self._depths.get(symbol, self.depth)
+            if self.v2:
+                msgs = [
+                    v2_message("unsubscribe", channel="book", symbol=[symbol], depth=depth),
                     v2_message("subscribe", channel="book", symbol=[symbol], depth=depth,
-                        snapshot=True)]
-        else:
-            pair = [to_v1_pair(symbol)]
-            sub = {"name": "book", "depth": depth}
-            msgs = [v1_message("unsubscribe", pair, sub), v1_message("subscribe", pair, sub)]
-        for msg in msgs:
-            self.sink.send(self, msg)
+                               snapshot=True),
+                ]
+            else:
+                pair = [to_v1_pair(symbol)]
+                sub = {"name": "book", "depth": depth}
+                msgs = [v1_message("unsubscribe", pair, sub), v1_message("subscribe", pair, sub)]
+            for msg in msgs:
+                self.sink.send(self, msg)
 
 

@@ -30,22 +30,18 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from edge.feeds._parsing import BAD_INPUT
-from edge.feeds._snapshot_sync import SnapshotSyncFeed, SyncState
+from edge.feeds._snapshot_sync import Levels, SnapshotSyncFeed, SyncState
 from edge.feeds.base import register
-from shared.book import DEFAULT_DECIMALS, OrderBook, to_ticks
+from shared.book import DEFAULT_DECIMALS, to_ticks
 from shared.errors import MessageError, TemporaryError
 from shared.marketdata import FeedEventKind, Trade
 
 MAX_TOPICS_PER_SUBSCRIBE = 100
 """KuCoin accepts at most 100 symbols in one subscribe message."""
 
-"""Diffs kept per symbol while a snapshot is outstanding; a snapshot older than
-the oldest one left is detected as stale and refetched."""
-
 _KNOWN_REPLIES = frozenset({"welcome", "ack", "pong"})
 _IGNORED_TOPICS = frozenset({"/market/candles", "/market/snapshot", "/market/allTickers"})
 _MALFORMED = FeedEventKind.MALFORMED
-_RESYNC = FeedEventKind.RESYNC
 
 Diff = tuple[int, int, list[Any], list[Any], int, int]
 """(sequenceStart, sequenceEnd, asks, bids, exchange time ms, receive ns)."""
@@ -64,7 +60,10 @@ class KucoinFeed(SnapshotSyncFeed):
     ping_interval_s: ClassVar[float | None] = 18.0
     """KuCoin's usual ``pingInterval``; :meth:`prepare` replaces it with the server's."""
     decimals: ClassVar[int] = DEFAULT_DECIMALS
-    """KuCoin trims trailing zeros and quotes small coins to 10-11 decimals."""
+    """KuCoin trims trailing zeros and quotes small coins to 10-11 decimals, prices
+    and sizes alike."""
+    price_decimals: ClassVar[int] = decimals
+    size_decimals: ClassVar[int] = decimals
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -166,19 +165,12 @@ class KucoinFeed(SnapshotSyncFeed):
         natives = parse_qs(parts.query).get("symbol")
         return self.unified(natives[0]) if natives else None
 
-    # -- sync state ---------------------------------------------------------------
-
     # -- messages -------------------------------------------------------------------
 
     def on_message(self, raw: str | bytes, recv_ns: int) -> None:
         """Parse one KuCoin message; never raises for bad input."""
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            self.event("", _MALFORMED, f"not JSON: {exc}")
-            return
-        if type(msg) is not dict:
-            self.event("", _MALFORMED, f"not a JSON object: {str(raw)[:80]}")
+        msg = self._decode(raw)
+        if msg is None:
             return
         kind = msg.get("type")
         if kind != "message":
@@ -215,10 +207,8 @@ class KucoinFeed(SnapshotSyncFeed):
                 self.event("", FeedEventKind.UNKNOWN, f"topic {topic!r}")
         except BAD_INPUT as exc:
             self.event(symbol, _MALFORMED, f"{channel}: {type(exc).__name__}: {exc}")
-            if channel == "/market/level2" and symbol:
-                state = self._sync.get(symbol)
-                if state is not None and (state.synced or state.loaded):
-                    self._resync(symbol, "malformed level2 update")
+            if channel == "/market/level2":
+                self._malformed_diff(symbol, "malformed level2 update")
 
     def _on_level2(self, symbol: str, data: dict[str, Any], recv_ns: int) -> None:
         start, end = data["sequenceStart"], data["sequenceEnd"]
@@ -256,20 +246,11 @@ class KucoinFeed(SnapshotSyncFeed):
                     continue
                 setter(to_ticks(price, dec), to_ticks(size, dec))
                 applied += 1
-        state.last_seq = book.sequence = end
-        book.ts_exchange_ns = ts * 1_000_000
-        book.ts_recv_ns = recv_ns
-        self.stats[symbol].level_updates += applied
-        if book.is_crossed():
-            self.event(symbol, FeedEventKind.CROSSED, f"after sequence {end}: {book!r}")
-            self._resync(symbol, "crossed book")
-            return
-        state.synced = True
-        self.sink.on_book(book)
+        self._applied(symbol, state, book, end, ts, recv_ns, applied)
 
     def _on_ticker(self, symbol: str, data: dict[str, Any]) -> None:
-        state = self._sync.get(symbol)
-        if state is None or not (state.synced or state.loaded):
+        state = self._loaded_state(symbol)
+        if state is None:
             return
         if int(data["sequence"]) != state.last_seq:
             return  # the ticker describes another moment than the book; nothing to compare
@@ -313,35 +294,19 @@ class KucoinFeed(SnapshotSyncFeed):
 
     # -- snapshots ------------------------------------------------------------------
 
-    def on_snapshot(self, symbol: str, body: str | bytes, recv_ns: int) -> None:
-        """Load a level-2 snapshot body, then replay the buffered diffs onto it."""
-        state = self._state(symbol)
-        state.requested = False
-        if state.synced:
-            return  # a late duplicate answer: the book is already ahead of it
-        try:
-            reply = orjson.loads(body)
-            if type(reply) is not dict:
-                raise MessageError("snapshot is not a JSON object")
-            if reply.get("code") != "200000":
-                self.event(symbol, FeedEventKind.REJECTED, f"snapshot: {str(body)[:200]}")
-                return
-            snap = reply["data"]
-            seq = int(snap["sequence"])
-            dec = self.decimals
-            bids = [(to_ticks(p, dec), to_ticks(s, dec)) for p, s, *_ in snap["bids"]]
-            asks = [(to_ticks(p, dec), to_ticks(s, dec)) for p, s, *_ in snap["asks"]]
-            book = self.books.get(symbol)
-            if book is None:
-                book = self.books[symbol] = OrderBook(
-                    self.name, symbol, price_decimals=dec, size_decimals=dec, depth=self.depth
-                )
-            book.load_snapshot(bids, asks)
-        except BAD_INPUT as exc:
-            self.event(symbol, _MALFORMED, f"snapshot: {type(exc).__name__}: {exc}")
-            self.mark_unsynced(symbol)
-            return
-        self._snapshot_loaded(symbol, state, book, seq, recv_ns, "sequence")
+    def _read_snapshot(self, reply: dict[str, Any]) -> tuple[int, Levels, Levels] | None:
+        """A level-2 reply: ``code`` "200000" and ``data`` with ``sequence``, ``bids``, ``asks``."""
+        if reply.get("code") != "200000":
+            return None
+        snap = reply["data"]
+        seq = int(snap["sequence"])
+        dec = self.decimals
+        bids = [(to_ticks(p, dec), to_ticks(s, dec)) for p, s, *_ in snap["bids"]]
+        asks = [(to_ticks(p, dec), to_ticks(s, dec)) for p, s, *_ in snap["asks"]]
+        return seq, bids, asks
+
+    def _position(self, seq: int) -> str:
+        return f"sequence {seq}"
 
 
 def _level(price: Any, size: Any, decimals: int) -> tuple[int, int] | None:

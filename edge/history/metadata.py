@@ -5,6 +5,8 @@ and to refuse orders the venue would refuse (below the minimum amount or
 notional). ccxt's ``load_markets()`` gives all of that for every exchange; it
 is cached as JSON under ``data_dir/markets/<exchange>.json`` so an agent that
 starts without internet still knows its markets, and says the cache is stale.
+The cache's file format and its reader live in :mod:`shared.markets`: the hub
+reads the same files (``tickerml hub import-db`` copies them).
 
 Only public endpoints are used: exchanges are created without API keys, so
 ccxt itself refuses every private call (balances, orders). TickerML paper
@@ -17,7 +19,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,64 +28,13 @@ from urllib.parse import urlsplit, urlunsplit
 from edge.history.numbers import exact_decimal
 from shared.clock import Clock, LiveClock
 from shared.errors import OperationalError, TemporaryError
+from shared.markets import CACHE_FORMAT_VERSION, MarketInfo, cache_file, read_cache
 
 if TYPE_CHECKING:
     import ccxt
 
 SUPPORTED_EXCHANGES = ("binanceus", "binance", "coinbase", "kraken", "kucoin")
-CACHE_FORMAT_VERSION = 1
 _MS_PER_HOUR = 3_600_000
-
-
-@dataclass(frozen=True, slots=True)
-class MarketInfo:
-    """What the paper broker needs to know about one spot market.
-
-    Every size is an exact ``Decimal``; ``None`` where the exchange publishes
-    nothing (ccxt's SIGNIFICANT_DIGITS precision, for instance, has no fixed tick).
-    Fees are ccxt's published base-tier rates as fractions (0.001 = 0.1 %):
-    account-specific rates need API keys, which the agent never holds.
-    """
-
-    exchange: str
-    symbol: str
-    market_id: str
-    tick_size: Decimal | None
-    lot_size: Decimal | None
-    min_amount: Decimal | None
-    min_notional: Decimal | None
-    maker_fee: Decimal | None
-    taker_fee: Decimal | None
-    active: bool | None
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: decimals as strings so nothing is rounded on disk."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, Decimal):
-                out[key] = format(value, "f")
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MarketInfo:
-        """Inverse of :meth:`to_json`."""
-
-        def dec(key: str) -> Decimal | None:
-            value = data.get(key)
-            return None if value is None else Decimal(value)
-
-        return cls(
-            exchange=str(data["exchange"]),
-            symbol=str(data["symbol"]),
-            market_id=str(data["market_id"]),
-            tick_size=dec("tick_size"),
-            lot_size=dec("lot_size"),
-            min_amount=dec("min_amount"),
-            min_notional=dec("min_notional"),
-            maker_fee=dec("maker_fee"),
-            taker_fee=dec("taker_fee"),
-            active=data.get("active"),
-        )
 
 
 @dataclass(frozen=True)
@@ -205,11 +156,6 @@ def public_exchange(
     return exchange
 
 
-def cache_file(cache_dir: Path, exchange: str) -> Path:
-    """Where an exchange's metadata is cached."""
-    return Path(cache_dir) / f"{exchange}.json"
-
-
 def fetch_markets(exchange: ccxt.Exchange) -> dict[str, MarketInfo]:
     """Load an exchange's spot markets through ccxt (network).
 
@@ -256,26 +202,6 @@ def write_cache(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def read_cache(path: Path, exchange: str) -> tuple[int, dict[str, MarketInfo]] | None:
-    """(fetched_at_ms, markets) from a cache file; ``None`` when there is none.
-
-    A cache that exists but cannot be read is an ``OperationalError`` naming the
-    file: deleting it is the fix, and silently ignoring it would hide a bad disk.
-    """
-    if not path.exists():
-        return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("format") != CACHE_FORMAT_VERSION or doc.get("exchange") != exchange:
-            raise ValueError("written by another version or for another exchange")
-        markets = {s: MarketInfo.from_json(m) for s, m in doc["markets"].items()}
-        return int(doc["fetched_at_ms"]), markets
-    except (OSError, ValueError, KeyError, TypeError, ArithmeticError) as exc:
-        raise OperationalError(
-            f"{path}: unreadable market-metadata cache ({exc}); delete it to refetch"
-        ) from None
 
 
 def load_market_metadata(

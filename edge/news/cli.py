@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from shared.cli import UnavailableCommand
+from shared.cli_options import config_option
 
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "harvest": ("edge.news.harvest_cli", "harvest_command"),
@@ -28,14 +29,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 """Subcommand → (module, attribute), imported on first use."""
 
-CONFIG_OPTION = click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    default=Path("edge.yaml"),
-    show_default=True,
-    help="Edge config file (its news: and store: sections).",
+CONFIG_OPTION = config_option(
+    "edge", help="Edge config file (its news: and store: sections)."
 )
 
 
@@ -134,7 +129,7 @@ def rollup_command(config_file: Path, everything: bool, as_json: bool) -> None:
               help="Stop after this many seconds (default: until SIGINT/SIGTERM).")
 def run_command(config_file: Path, duration: float | None) -> None:
     """Run the news jobs alone, for an agent that does not run `tickerml edge
-    collect`: harvest and score every news.interval_s (first cycle after a few
+    run`: harvest and score every news.interval_s (first cycle after a few
     seconds), roll up at minute 1 of every hour. A failing job is logged and
     retried at its next time. Runs whatever news.enabled says."""
     from edge.news.jobs import CYCLE_JOB, ROLLUP_JOB, NewsJobs

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from edge.news.report import HarvestReport
+from shared.cli_options import config_option
 
 
 def _when(ns: int) -> str:
@@ -53,15 +54,7 @@ def print_report(report: HarvestReport) -> None:
 
 
 @click.command(name="harvest")
-@click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    default=Path("edge.yaml"),
-    show_default=True,
-    help="Edge config file (its news: section; see config/edge.example.yaml).",
-)
+@config_option("edge", help="Edge config file (its news: section; see config/edge.example.yaml).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def harvest_command(config_file: Path, as_json: bool) -> None:
     """Harvest every news source once: conditional GET, parse, dedupe, tag and store

@@ -8,7 +8,7 @@ report.
 
 :class:`NewsJobs` runs that cycle every ``news.interval_s`` and the roll-up alone at
 minute 1 of every hour, so closed hours get their row even when no new article
-arrives. ``tickerml edge collect`` starts it when ``news.enabled``; ``tickerml news
+arrives. ``tickerml edge run`` starts it when ``news.enabled``; ``tickerml news
 run`` runs it on its own; ``tickerml news harvest`` / ``rollup`` are the one-shot
 commands for cron.
 """

@@ -15,6 +15,7 @@ from typing import IO, Any
 import click
 
 from edge.news.types import MARKET, ArticleText, SentimentScore
+from shared.cli_options import config_option
 
 
 def _result(article: ArticleText, scores: Sequence[SentimentScore]) -> dict[str, Any]:
@@ -75,8 +76,9 @@ def _print_table(results: list[dict[str, Any]], note: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.option("--scorer", type=click.Choice(["auto", "llm", "builtin"]), default=None,
               help="Override news.scorer: auto (LLM, else built-in), llm or builtin.")
-@click.option("-c", "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Edge config (its news: section); default: built-in defaults.")
+@config_option(
+    "edge", required=False, help="Edge config (its news: section); default: built-in defaults."
+)
 @click.option("--symbol", "symbols", multiple=True,
               help="Also tag every headline with this symbol, e.g. BTC (repeatable).")
 def score_command(

@@ -41,79 +41,28 @@ from shared.book import OrderBook
 from shared.config.store import StoreConfig
 from shared.errors import OperationalError
 from shared.marketdata import Candle, FeedEvent, Trade
+from shared.sync.tables import TABLES, SyncedTable
 
 log = logging.getLogger(__name__)
 
+def _insert_sql(table: SyncedTable) -> str:
+    """The insert of one synced table's data columns, in the contract's order (``id`` is
+    the table's own AUTOINCREMENT), with the table's conflict clause."""
+    columns = table.data_columns
+    verb = "INSERT" if table.on_conflict == "ABORT" else f"INSERT OR {table.on_conflict}"
+    marks = ", ".join("?" * len(columns))
+    return f"{verb} INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+
+
 INSERTS: dict[str, str] = {
-    "trades": (
-        "INSERT OR IGNORE INTO trades (exchange, symbol, trade_id, price, size, side, "
-        "ts_exchange_ns, ts_recv_ns, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "candles_1m": (
-        "INSERT OR IGNORE INTO candles_1m (exchange, symbol, open_time_ms, open, high, low, "
-        "close, volume, trades, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "book_snapshots": (
-        "INSERT INTO book_snapshots (exchange, symbol, ts_ns, sequence, best_bid, best_ask, "
-        "bids, asks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "feed_events": (
-        "INSERT INTO feed_events (exchange, symbol, kind, detail, ts_ns) VALUES (?, ?, ?, ?, ?)"
-    ),
-    "raw_messages": (
-        "INSERT INTO raw_messages (exchange, kind, url, ts_recv_ns, data) VALUES (?, ?, ?, ?, ?)"
-    ),
-    "paper_portfolios": (
-        "INSERT INTO paper_portfolios (strategy, quote, starting_balance, ts_ns) "
-        "VALUES (?, ?, ?, ?)"
-    ),
-    "order_events": (
-        "INSERT INTO order_events (order_id, strategy, exchange, symbol, side, type, tif, "
-        "post_only, qty, price, stop_price, status, filled_qty, avg_price, fees, queue_ahead, "
-        "parent_id, oco_id, bracket_stop, bracket_take, tag, reason, created_ns, arrive_ns, "
-        "ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "fills": (
-        "INSERT INTO fills (order_id, strategy, exchange, symbol, side, price, qty, fee, "
-        "liquidity, ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "risk_rejections": (
-        "INSERT INTO risk_rejections (strategy, exchange, symbol, reason, detail, order_id, "
-        "ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "portfolio_state": (
-        "INSERT INTO portfolio_state (strategy, ts_ns, cash, positions_value, equity, realized, "
-        "unrealized, fees, drawdown, exposure, peak_equity, open_positions) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "arbitrage_opportunities": (
-        "INSERT INTO arbitrage_opportunities (symbol, buy_exchange, sell_exchange, start_ns, "
-        "end_ns, duration_ns, buy_price, sell_price, size, edge_bps, profit, max_edge_bps, "
-        "max_size, max_profit, updates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
+    **{name: _insert_sql(table) for name, table in TABLES.items()},
+    # The agent's own state, never synced: upserts, written by hand.
     # A cursor only ever moves forward: an acknowledgement that arrives late (a
     # re-sent batch acknowledged again) must not undo a newer one.
     "sync_cursors": (
         "INSERT INTO sync_cursors (table_name, acked_id, ts_ns) VALUES (?, ?, ?) "
         "ON CONFLICT(table_name) DO UPDATE SET acked_id = max(acked_id, excluded.acked_id), "
         "ts_ns = excluded.ts_ns"
-    ),
-    "sync_drops": (
-        "INSERT INTO sync_drops (table_name, first_id, last_id, rows, reason, ts_ns) "
-        "VALUES (?, ?, ?, ?, ?, ?)"
-    ),
-    "news_articles": (
-        "INSERT OR IGNORE INTO news_articles (url, title, title_key, summary, source, symbols, "
-        "published_ns, fetched_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "news_scores": (
-        "INSERT OR IGNORE INTO news_scores (article_id, symbol, scorer, model, prompt_hash, "
-        "score, label, confidence, relevance, scored_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "news_sentiment_hourly": (
-        "INSERT OR IGNORE INTO news_sentiment_hourly (symbol, hour_start_ns, articles, mean, "
-        "weighted, dispersion, negative_share, llm_share, regime, regime_score, computed_ns) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "news_sources": (
         "INSERT INTO news_sources (name, url, etag, last_modified, failures, next_try_ns, "
@@ -124,7 +73,9 @@ INSERTS: dict[str, str] = {
         "last_error = excluded.last_error, checked_ns = excluded.checked_ns"
     ),
 }
-"""The statement for each table the writer fills (trades and candles are idempotent)."""
+"""The statement for each table the writer fills: every synced table's generated from
+:data:`shared.sync.tables.TABLES` (``put_*`` rows follow its column order), plus the
+agent's own upserts."""
 
 _GROUP = "\0group"
 """Queue entry holding several rows that must land in one commit (``put_many``)."""

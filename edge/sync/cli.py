@@ -15,18 +15,11 @@ from typing import Any
 
 import click
 
+from shared.cli_options import config_option
 from shared.config.base import load_config
 from shared.config.edge import EdgeConfig
 
-_CONFIG = click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    default=Path("edge.yaml"),
-    show_default=True,
-    help="Edge config file (see config/edge.example.yaml).",
-)
+_CONFIG = config_option("edge")
 
 
 def status_rows(config: EdgeConfig, now_ns: int) -> list[dict[str, Any]]:
@@ -39,7 +32,7 @@ def status_rows(config: EdgeConfig, now_ns: int) -> list[dict[str, Any]]:
 
     path = database_path(config.data_dir, config.store)
     if not path.exists():
-        raise OperationalError(f"{path}: no database yet (run `tickerml edge collect` first)")
+        raise OperationalError(f"{path}: no database yet (run `tickerml edge run` first)")
     conn = connect(path, readonly=True)
     try:
         backlog = table_backlog(conn, read_cursors(conn, config.sync.tables))

@@ -6,9 +6,9 @@ unknown kind, not possible here — with the reason) or ``failed`` (the handler
 raised). A command redelivered with the same ``command_id`` (QoS 1 delivers at
 least once) is answered with the first result and not run again.
 
-What a command does belongs to the process that owns the thing: the collector
-hands in :class:`CommandHandlers`; a kind without a handler is refused with the
-reason this process cannot do it.
+What a command does belongs to the process that owns the thing: the agent
+(:mod:`edge.agent.commands`) hands in :class:`CommandHandlers`; a kind without a
+handler is refused with the reason this process cannot do it.
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ capped, jittered backoff before the next attempt. paho's own reconnect has no
 jitter, and a fresh client also means nothing of a dead connection is replayed
 behind the outbox's back: the outbox decides what is sent again.
 
-A non-zero CONNACK is a failure (not authorized, bad identity, server busy); the
-subscriptions are made again in every ``on_connect``. paho calls back on this
-thread, holding its own locks during ``on_publish``, so every callback only hands
-an event to the owner (``on_event``) and returns.
+The reason codes, the subscriptions made again on every connect and the backoff
+are :class:`shared.mqtt.Link`'s, as for every TickerML client: a non-zero CONNACK
+is a failure (not authorized, bad identity, server busy) and ends the attempt.
+paho calls back on this thread, holding its own locks during ``on_publish``, so
+every callback only hands an event to the owner (``on_event``) and returns.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from shared.backoff import Backoff
 from shared.clock import Clock
 from shared.config.sync import SyncConfig
 from shared.errors import ConfigError
-from shared.mqtt import connect_properties, new_client
+from shared.mqtt import Link, connect_properties, new_client
 
 log = logging.getLogger("edge.sync")
 
@@ -62,16 +63,17 @@ class BrokerConnection:
         self.clock = clock
         self.on_event = on_event
         self.last_will = last_will
-        self.connects = 0
-        self.connect_failures = 0
         self.connected_since_ns: int | None = None
         self._client: paho.Client | None = None
         self._connected = threading.Event()
-        self._refused = False
-        self._up_at: float | None = None
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._backoff = Backoff(config.backoff)
+        self._link = Link(
+            "sync", topics.agent_subscriptions(agent_id),
+            broker=f"{config.mqtt.host}:{config.mqtt.port}", log=log,
+            backoff=Backoff(config.backoff), stable_after_s=STABLE_AFTER_S,
+            on_up=self._on_up, on_down=self._set_disconnected,
+        )
         self._thread: threading.Thread | None = None
         # Fails now, in the caller, on a TLS file or password variable that is missing.
         self._new_client()
@@ -80,6 +82,16 @@ class BrokerConnection:
     def connected(self) -> bool:
         """True from a successful CONNACK until the connection drops."""
         return self._connected.is_set()
+
+    @property
+    def connects(self) -> int:
+        """Connections the broker accepted so far."""
+        return self._link.connects
+
+    @property
+    def connect_failures(self) -> int:
+        """Attempts that failed or connections that dropped, each followed by a backoff."""
+        return self._link.retries
 
     def start(self) -> None:
         """Start the connection thread; returns at once."""
@@ -101,6 +113,7 @@ class BrokerConnection:
         """Publish ``farewell`` (retained, on the status topic), disconnect cleanly, end the
         thread. A clean disconnect does not fire the last will, hence the farewell."""
         self._stopping.set()
+        self._link.closing()
         client = self._client
         if client is not None and self._connected.is_set():
             if farewell is not None:
@@ -125,11 +138,8 @@ class BrokerConnection:
         )
         client.connect_timeout = self.config.mqtt.connect_timeout_s
         client.will_set(topics.agent_status(self.agent_id), self.last_will(), qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        client.on_subscribe = self._on_subscribe
         # Only this thread may touch the socket. Driven by loop() (no loop_start), paho
         # otherwise writes a publish straight to the socket from the publishing thread,
         # racing this thread's reads and writes: under TLS that corrupts the stream
@@ -142,10 +152,9 @@ class BrokerConnection:
     def _run(self) -> None:
         mqtt = self.config.mqtt
         while not self._stopped.is_set():
-            self._refused = False
-            self._up_at = None
             try:
                 client = self._new_client()
+                self._link.attach(client, reconnect=False)
                 self._client = client
                 client.connect(
                     mqtt.host, mqtt.port, mqtt.keepalive_s, clean_start=True,
@@ -157,7 +166,7 @@ class BrokerConnection:
             deadline = time.monotonic() + mqtt.connect_timeout_s
             while not self._stopped.is_set():
                 rc = client.loop(timeout=0.1)
-                if rc != paho.MQTT_ERR_SUCCESS or self._refused:
+                if rc != paho.MQTT_ERR_SUCCESS or self._link.connect_refusal is not None:
                     break
                 if not self._connected.is_set() and time.monotonic() > deadline:
                     log.error("sync: no CONNACK from %s:%d in %.1f s", mqtt.host, mqtt.port,
@@ -171,46 +180,20 @@ class BrokerConnection:
                 client.disconnect()
             client.loop(timeout=0.01)
             self._set_disconnected("connection lost")
-            if self._up_at is not None and time.monotonic() - self._up_at >= STABLE_AFTER_S:
-                self._backoff.reset()
             self._retry_later("disconnected from the broker")
 
     def _retry_later(self, why: str) -> None:
-        self.connect_failures += 1
-        delay = self._backoff.next_delay()
-        log.warning("sync: %s; reconnecting in %.2f s", why, delay)
-        self._stopped.wait(delay)
+        self._stopped.wait(self._link.retry_delay(why))
 
     def _set_disconnected(self, why: str) -> None:
         if self._connected.is_set():
             self._connected.clear()
             self.on_event(("disconnected", why))
 
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
-                    properties: Any) -> None:
-        if reason_code.is_failure:
-            log.error("sync: the broker refused the connection: %s", reason_code)
-            self._refused = True
-            return
-        client.subscribe([(topic, 1) for topic in topics.agent_subscriptions(self.agent_id)])
+    def _on_up(self, session_present: bool) -> None:
         self.connected_since_ns = self.clock.time_ns()
-        self._up_at = time.monotonic()
-        self.connects += 1
         self._connected.set()
-        log.info("sync: connected to %s:%d", self.config.mqtt.host, self.config.mqtt.port)
         self.on_event(("connected",))
-
-    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
-                       properties: Any) -> None:
-        if not self._stopping.is_set():
-            log.warning("sync: disconnected: %s", reason_code)
-        self._set_disconnected(str(reason_code))
-
-    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reason_codes: Any,
-                      properties: Any) -> None:
-        for code in reason_codes:
-            if code.is_failure:
-                log.error("sync: a subscription was refused: %s", code)
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any,
                     properties: Any) -> None:

@@ -1,7 +1,8 @@
 """``tickerml backtest``: stored market data through the live paper-trading engine.
 
-A thin layer: :mod:`edge.trading.sources` reads the events,
-:mod:`shared.trading.backtest` runs them, :mod:`edge.trading.report` writes
+A thin layer: :mod:`shared.readers` reads the stores (an agent database or the
+hub store) and :mod:`edge.trading.sources` replays raw messages,
+:mod:`shared.trading.backtest` runs the events, :mod:`edge.trading.report` writes
 what came out.
 """
 
@@ -77,6 +78,16 @@ def _decimal(text: str, option: str) -> Decimal:
               help=f"End (a bare date: the end of that day), {DATE_HELP}")
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Edge or hub store (SQLite) to read; default: the config's store.")
+@click.option("--agent", default=None,
+              help="Hub store: read this agent's rows only. Without it a hub store gives "
+              "every agent's candles and trades, each once (per exchange, symbol and minute "
+              "or trade id), and books (raw messages, snapshots) from the one agent that has "
+              "them in the window; several is an error asking for --agent. On an agent "
+              "database it must be that agent (checked against -c's agent_id).")
+@click.option("--metadata-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Market-metadata cache (tick, lot, fees) to read; default: -c's "
+              "history.metadata_cache for an agent database, else the markets folder beside "
+              "the store (a hub's data_dir/markets, filled by hub import-db).")
 @click.option("-c", "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Edge config: its store, trading.strategies/broker/risk and market metadata.")
 @click.option("--capture", "captures", multiple=True, type=click.Path(path_type=Path),
@@ -98,9 +109,10 @@ def _decimal(text: str, option: str) -> Decimal:
 @click.option("--no-plot", is_flag=True, help="Skip the PNG (and the plot in the HTML).")
 def backtest_command(
     strategies: tuple[str, ...], symbol: str, exchange: str, start: str, end: str,
-    db_path: Path | None, config_file: Path | None, captures: tuple[Path, ...], source: str,
-    params: tuple[str, ...], balance: str, fee: str | None, slippage_bps: float | None,
-    as_json: bool, out_dir: Path | None, no_plot: bool,
+    db_path: Path | None, agent: str | None, metadata_dir: Path | None,
+    config_file: Path | None, captures: tuple[Path, ...], source: str, params: tuple[str, ...],
+    balance: str, fee: str | None, slippage_bps: float | None, as_json: bool,
+    out_dir: Path | None, no_plot: bool,
 ) -> None:
     """Replay stored books, trades and candles (edge or hub store) through the same
     broker, risk manager and strategies as live paper trading, deterministically,
@@ -117,6 +129,7 @@ def backtest_command(
         source_note,
         write_reports,
     )
+    from shared import readers
     from shared.trading.backtest import Backtest, merge_events
 
     start_ns = parse_time(start, "--from")
@@ -126,21 +139,41 @@ def backtest_command(
     config, store = _resolve_store(config_file, db_path, captures)
     conn = _open_readonly(store) if store is not None else None
     where = f"{store or 'captures'} {exchange}:{symbol}"
+    notes: list[str] = []
     try:
+        store_kind: readers.StoreKind | None = None
+        if conn is not None:
+            store_kind = readers.store_kind(conn, str(store))
+            own_agent = getattr(config, "agent_id", None)
+            agent = readers.check_agent(conn, agent, where=str(store), own_agent=own_agent)
+        elif agent is not None:
+            raise click.UsageError("--agent names whose rows to read: give --db or -c too")
         if captures:
-            kind: sources.SourceKind = "raw"
+            kind: readers.SourceKind = "raw"
             events = sources.capture_events(list(captures), exchange, symbol, start_ns, end_ns)
             if conn is not None:
                 events = merge_events(
-                    events, sources.candle_events(conn, exchange, symbol, start_ns, end_ns)
+                    events, readers.candle_events(conn, exchange, symbol, start_ns, end_ns, agent)
                 )
         else:
             assert conn is not None
-            counts = sources.available(conn, exchange, symbol, start_ns, end_ns)
-            kind = sources.choose_source(counts, source, where)
-            events = sources.store_events(conn, kind, exchange, symbol, start_ns, end_ns)
+            counts = readers.available(conn, exchange, symbol, start_ns, end_ns, agent)
+            kind = readers.choose_source(counts, source, where)
+            books_from = readers.book_agent(
+                conn, kind, exchange, symbol, start_ns, end_ns, agent, where=str(store)
+            )
+            if books_from != agent:
+                notes.append(
+                    f"Hub store: every row is agent {books_from}'s, the only agent with {kind} "
+                    f"of {exchange}:{symbol} in the window."
+                )
+                agent = books_from
+            events = sources.store_events(conn, kind, exchange, symbol, start_ns, end_ns, agent)
+        if store_kind == "hub" and agent is None:
+            notes.append("Hub store: every agent's candles and trades, each counted once.")
         bt_config, instrument_note = _backtest_config(
             config, conn, strategies, exchange, symbol, start_ns, end_ns,
+            metadata_dir=_metadata_dir(metadata_dir, config, store, store_kind), agent=agent,
             candle_mode=kind == "candles",
             params=parse_params(params),
             balance=_positive(_decimal(balance, "--balance"), "--balance"),
@@ -165,11 +198,13 @@ def backtest_command(
     finally:
         if conn is not None:
             conn.close()
+    store_note = str(store) if store is not None else ", ".join(map(str, captures))
+    if store_kind == "hub":
+        store_note += f" (hub store, agent {agent})" if agent else " (hub store, every agent)"
     meta = ReportMeta(
-        exchange=exchange, symbol=symbol, source=kind,
-        store=str(store) if store is not None else ", ".join(map(str, captures)),
+        exchange=exchange, symbol=symbol, source=kind, store=store_note,
         instrument=instrument_note,
-        notes=[source_note(result, kind, bt_config.broker.candle_slippage_bps)],
+        notes=[source_note(result, kind, bt_config.broker.candle_slippage_bps), *notes],
     )
     if result.events == 0:
         meta.notes.append("No events in the window: the figures describe an idle portfolio.")
@@ -219,6 +254,20 @@ def _resolve_store(
     raise click.UsageError("give --db PATH, -c edge.yaml or --capture FILE")
 
 
+def _metadata_dir(
+    option: Path | None, config: Any, store: Path | None, store_kind: str | None
+) -> Path | None:
+    """Where the market metadata is: ``--metadata-dir``, else the agent's own cache
+    (``-c``, on an agent database), else the ``markets`` folder beside the store."""
+    from shared.markets import CACHE_DIR
+
+    if option is not None:
+        return option
+    if config is not None and store_kind != "hub":
+        return Path(config.data_dir) / config.history.metadata_cache
+    return store.parent / CACHE_DIR if store is not None else None
+
+
 def _open_readonly(path: Path) -> sqlite3.Connection:
     # Read-only: a backtest may run while the agent writes (WAL lets both).
     from edge.store.db import connect
@@ -255,10 +304,16 @@ def _backtest_config(
     config: Any, conn: sqlite3.Connection | None, names: tuple[str, ...], exchange: str,
     symbol: str, start_ns: int, end_ns: int, *, candle_mode: bool, params: dict[str, Any],
     balance: Decimal, fee: Decimal | None, slippage_bps: float | None,
+    metadata_dir: Path | None = None, agent: str | None = None,
 ) -> tuple[Any, str]:
-    """The backtest's config and a line saying where the instrument came from."""
-    from edge.trading import sources
+    """The backtest's config and a line saying where the instrument came from.
+
+    The instrument is the market metadata's in ``metadata_dir`` when it knows the
+    market, else inferred from the stored prices and sizes (``agent``'s on a hub store).
+    """
+    from shared import readers
     from shared.config.trading import BrokerConfig, RiskConfig
+    from shared.markets import cached_instrument
     from shared.trading.backtest import BacktestConfig
 
     trading = getattr(config, "trading", None)
@@ -268,17 +323,17 @@ def _backtest_config(
         broker = broker.model_copy(update={"candle_slippage_bps": slippage_bps})
     instrument = None
     origin = "inferred from stored prices and sizes"
-    if config is not None:
-        cache = Path(config.data_dir) / "markets"
-        instrument = sources.metadata_instrument(cache, exchange, symbol)
-        origin = f"market metadata {cache}"
+    if metadata_dir is not None:
+        instrument = cached_instrument(metadata_dir, exchange, symbol)
+        origin = f"market metadata {metadata_dir}"
     if instrument is None:
         if conn is None:
             raise OperationalError(
                 f"no market metadata for {exchange}:{symbol} and no store to infer tick and "
-                "lot from: give -c edge.yaml (after `tickerml edge markets`) or --db"
+                "lot from: give -c edge.yaml (after `tickerml edge markets`), --metadata-dir "
+                "or --db"
             )
-        instrument = sources.inferred_instrument(conn, exchange, symbol)
+        instrument = readers.inferred_instrument(conn, exchange, symbol, agent=agent)
         origin = "inferred from stored prices and sizes"
     if fee is not None:
         from dataclasses import replace

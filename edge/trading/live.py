@@ -13,7 +13,6 @@ import logging
 from decimal import Decimal
 from pathlib import Path
 
-from edge.history.metadata import MarketInfo, cache_file, read_cache
 from edge.store.writer import StoreWriter
 from edge.trading.instruments import DEFAULT_FEE, DEFAULT_STEP, instrument_from_market
 from edge.trading.ledger import SqliteLedger, load_ledger
@@ -22,6 +21,7 @@ from shared.clock import Clock
 from shared.config.edge import EdgeConfig
 from shared.errors import ConfigError
 from shared.marketdata import Candle, Trade
+from shared.markets import MarketInfo, cache_file, read_cache
 from shared.trading.broker import PaperBroker
 from shared.trading.context import TradeTape
 from shared.trading.engine import Key, PortfolioLike, TradingEngine
@@ -58,7 +58,7 @@ def default_instrument(book: OrderBook) -> Instrument:
 
 
 class PaperTrading:
-    """Everything paper trading needs on the agent, fed by the collector's sink."""
+    """Everything paper trading needs on the agent, fed by the agent's event router."""
 
     def __init__(self, config: EdgeConfig, writer: StoreWriter, db_path: Path, clock: Clock):
         trading = config.trading

@@ -1,4 +1,4 @@
-"""Backtest event sources read from an edge (or hub) store or from capture files.
+"""Backtest event sources: the raw-message replay, and every source merged by time.
 
 Three levels of detail, best first:
 
@@ -17,8 +17,9 @@ Three levels of detail, best first:
 Stored 1-minute candles are merged into every mode: candle strategies (trend,
 mean reversion) decide on candle closes live too.
 
-The hub keeps the agents' tables under the same names and columns, so a hub
-store file is read the same way.
+Only the replay lives here, because it needs the edge's feed parsers; the store
+reads (an agent database or the hub store, one agent or all) are
+:mod:`shared.readers`, which the hub uses too.
 """
 
 from __future__ import annotations
@@ -27,26 +28,25 @@ import heapq
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import cast
 
-import orjson
-
-from edge.capture import CaptureRecord, is_tickerml_capture, read_cryptofeed, read_tickerml
+from edge.capture import (
+    CaptureRecord,
+    RecordKind,
+    is_tickerml_capture,
+    read_cryptofeed,
+    read_tickerml,
+)
 from edge.feeds import feed_class
 from edge.replay import ReplaySink, group_files
-from shared.book import OrderBook, levels_to_ticks
+from shared import readers
+from shared.book import OrderBook
 from shared.clock import ManualClock
 from shared.errors import OperationalError
-from shared.marketdata import Candle, Trade
-from shared.trading.backtest import BOOK, CANDLE, TRADE, Event, candle_close_ns, merge_events
-from shared.trading.types import Instrument
-
-SourceKind = Literal["raw", "snapshots", "candles"]
-SOURCES: tuple[SourceKind, ...] = ("raw", "snapshots", "candles")
-DEFAULT_FEE = Decimal("0.001")
-"""Taker and maker fee used when no market metadata is known (the common base tier)."""
+from shared.marketdata import Trade
+from shared.readers import SourceKind
+from shared.trading.backtest import BOOK, TRADE, Event, merge_events
 
 
 @dataclass(slots=True)
@@ -116,229 +116,33 @@ def capture_events(
 
 
 def raw_events(
-    conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int
+    conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int,
+    agent: str | None = None,
 ) -> Iterator[Event]:
-    """:func:`feed_events` over the store's ``raw_messages`` of ``exchange``."""
-    rows = conn.execute(
-        "SELECT kind, ts_recv_ns, url, data FROM raw_messages "
-        "WHERE exchange = ? AND ts_recv_ns <= ? ORDER BY ts_recv_ns, id",
-        (exchange, end_ns),
+    """:func:`feed_events` over the store's ``raw_messages`` of ``exchange`` (one agent's)."""
+    records = (
+        CaptureRecord(cast(RecordKind, kind), ts, url, data)
+        for kind, ts, url, data in readers.raw_records(conn, exchange, end_ns, agent)
     )
-    records = (CaptureRecord(kind, ts, url, data) for kind, ts, url, data in rows)
     return feed_events(exchange, records, symbol, start_ns, end_ns)
-
-
-def trade_events(
-    conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int
-) -> Iterator[Event]:
-    """Stored trades, timed by the exchange's clock (the indexed column)."""
-    rows = conn.execute(
-        "SELECT trade_id, price, size, side, ts_exchange_ns, ts_recv_ns FROM trades "
-        "WHERE exchange = ? AND symbol = ? AND ts_exchange_ns BETWEEN ? AND ? "
-        "ORDER BY ts_exchange_ns, id",
-        (exchange, symbol, start_ns, end_ns),
-    )
-    for trade_id, price, size, side, ts_exchange, ts_recv in rows:
-        trade = Trade(
-            exchange, symbol, str(trade_id), Decimal(price), Decimal(size), side,
-            ts_exchange, ts_recv,
-        )
-        yield ts_exchange, TRADE, trade
-
-
-def snapshot_events(
-    conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int
-) -> Iterator[Event]:
-    """Stored top-N book snapshots, each loaded into one book that is then yielded."""
-    rows = conn.execute(
-        "SELECT ts_ns, sequence, bids, asks FROM book_snapshots "
-        "WHERE exchange = ? AND symbol = ? AND ts_ns BETWEEN ? AND ? ORDER BY ts_ns, id",
-        (exchange, symbol, start_ns, end_ns),
-    )
-    book: OrderBook | None = None
-    for ts, sequence, bids_json, asks_json in rows:
-        bids, asks = orjson.loads(bids_json), orjson.loads(asks_json)
-        if book is None:
-            # Snapshots are written with the book's own fixed decimals: the first
-            # one tells them, and every later one has the same.
-            book = OrderBook(
-                exchange, symbol,
-                price_decimals=_decimals(level[0] for level in bids + asks),
-                size_decimals=_decimals(level[1] for level in bids + asks),
-            )
-        book.load_snapshot(
-            levels_to_ticks(bids, book.price_decimals, book.size_decimals),
-            levels_to_ticks(asks, book.price_decimals, book.size_decimals),
-        )
-        book.sequence = sequence
-        book.ts_recv_ns = book.ts_exchange_ns = ts
-        yield ts, BOOK, book
-
-
-def candle_events(
-    conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int
-) -> Iterator[Event]:
-    """Stored 1-minute candles that close within the window, at their close time."""
-    first_ms = start_ns // 1_000_000 - 60_000
-    last_ms = end_ns // 1_000_000
-    rows = conn.execute(
-        "SELECT open_time_ms, open, high, low, close, volume, trades FROM candles_1m "
-        "WHERE exchange = ? AND symbol = ? AND open_time_ms BETWEEN ? AND ? "
-        "ORDER BY open_time_ms",
-        (exchange, symbol, first_ms, last_ms),
-    )
-    for open_ms, o, h, low, c, v, n in rows:
-        candle = Candle(
-            exchange, symbol, open_ms, Decimal(o), Decimal(h), Decimal(low), Decimal(c),
-            Decimal(v), int(n),
-        )
-        ts = candle_close_ns(candle)
-        if start_ns <= ts <= end_ns:
-            yield ts, CANDLE, candle
-
-
-def _count(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
-    try:
-        return int(conn.execute(sql, args).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0  # a store without that table (a hub store holds candles only, say)
-
-
-def available(
-    conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int
-) -> dict[SourceKind, int]:
-    """How many rows each source has in the window (raw: the exchange's messages)."""
-    start_ms, end_ms = start_ns // 1_000_000, end_ns // 1_000_000
-    return {
-        "raw": _count(
-            conn,
-            "SELECT COUNT(*) FROM raw_messages WHERE exchange = ? AND ts_recv_ns BETWEEN ? AND ?",
-            (exchange, start_ns, end_ns),
-        ),
-        "snapshots": _count(
-            conn,
-            "SELECT COUNT(*) FROM book_snapshots WHERE exchange = ? AND symbol = ? "
-            "AND ts_ns BETWEEN ? AND ?",
-            (exchange, symbol, start_ns, end_ns),
-        ),
-        "candles": _count(
-            conn,
-            "SELECT COUNT(*) FROM candles_1m WHERE exchange = ? AND symbol = ? "
-            "AND open_time_ms BETWEEN ? AND ?",
-            (exchange, symbol, start_ms - 60_000, end_ms),
-        ),
-    }
-
-
-def choose_source(counts: dict[SourceKind, int], requested: str, where: str) -> SourceKind:
-    """The source to use: the best one with data for ``auto``, else the requested one.
-
-    ``where`` names the store and market in the error when nothing fits.
-    """
-    if requested == "auto":
-        for best in SOURCES:
-            if counts[best]:
-                return best
-        raise OperationalError(
-            f"{where}: no raw messages, book snapshots or candles in the window; "
-            "check --exchange, --symbol, --from and --to"
-        )
-    if requested not in SOURCES:
-        raise OperationalError(
-            f"--source must be auto, raw, snapshots or candles, not {requested!r}"
-        )
-    kind: SourceKind = requested  # type: ignore[assignment]
-    if not counts[kind]:
-        raise OperationalError(f"{where}: no {kind} rows in the window (have: {counts})")
-    return kind
 
 
 def store_events(
     conn: sqlite3.Connection, kind: SourceKind, exchange: str, symbol: str,
-    start_ns: int, end_ns: int,
+    start_ns: int, end_ns: int, agent: str | None = None,
 ) -> Iterator[Event]:
-    """Every event of one source kind, with the stored candles, merged by time."""
-    candles = candle_events(conn, exchange, symbol, start_ns, end_ns)
+    """Every event of one source kind, with the stored candles, merged by time.
+
+    ``agent`` as in :mod:`shared.readers`: on the hub store, that agent's rows;
+    without it, every agent's candles and trades once, and the one agent's books.
+    """
+    candles = readers.candle_events(conn, exchange, symbol, start_ns, end_ns, agent)
     if kind == "candles":
         return candles
     if kind == "raw":
-        return merge_events(raw_events(conn, exchange, symbol, start_ns, end_ns), candles)
+        return merge_events(raw_events(conn, exchange, symbol, start_ns, end_ns, agent), candles)
     return merge_events(
-        snapshot_events(conn, exchange, symbol, start_ns, end_ns),
-        trade_events(conn, exchange, symbol, start_ns, end_ns),
+        readers.snapshot_events(conn, exchange, symbol, start_ns, end_ns, agent),
+        readers.trade_events(conn, exchange, symbol, start_ns, end_ns, agent),
         candles,
-    )
-
-
-# -- instruments ---------------------------------------------------------------------
-
-
-def _decimals(values: Iterable[str]) -> int:
-    """Most decimals in ``values`` (trailing zeros included: exchanges pad to their scale)."""
-    most = 0
-    for text in values:
-        _, dot, frac = str(text).partition(".")
-        if dot:
-            most = max(most, len(frac))
-    return most
-
-
-def _significant_decimals(values: Iterable[str]) -> int:
-    most = 0
-    for text in values:
-        _, dot, frac = str(text).partition(".")
-        if dot:
-            most = max(most, len(frac.rstrip("0")))
-    return most
-
-
-def inferred_instrument(
-    conn: sqlite3.Connection, exchange: str, symbol: str, *, fee: Decimal = DEFAULT_FEE,
-    sample_rows: int = 20_000,
-) -> Instrument:
-    """An instrument whose tick and lot are the finest steps seen in stored prices and sizes.
-
-    Used when no market metadata is cached: it can only be as fine as the venue,
-    never finer, so rounding to it refuses nothing the venue would accept.
-    """
-    prices: list[str] = []
-    sizes: list[str] = []
-    for table, size_column in (("trades", "size"), ("candles_1m", "volume")):
-        price_column = "price" if table == "trades" else "close"
-        try:
-            rows = conn.execute(
-                f"SELECT {price_column}, {size_column} FROM {table} "
-                "WHERE exchange = ? AND symbol = ? LIMIT ?",
-                (exchange, symbol, sample_rows),
-            ).fetchall()
-        except sqlite3.OperationalError:
-            continue
-        prices += [r[0] for r in rows]
-        if table == "trades" or not sizes:
-            sizes += [r[1] for r in rows]
-    if not prices:
-        raise OperationalError(
-            f"no stored trades or candles of {exchange}:{symbol} to infer its tick size from"
-        )
-    tick = Decimal(1).scaleb(-_significant_decimals(prices))
-    lot = Decimal(1).scaleb(-_significant_decimals(sizes)) if sizes else Decimal("1e-8")
-    return Instrument(exchange, symbol, tick, lot, maker_fee=fee, taker_fee=fee)
-
-
-def metadata_instrument(cache_dir: Path, exchange: str, symbol: str) -> Instrument | None:
-    """The instrument from the agent's cached ccxt market metadata, if it has one."""
-    from edge.history.metadata import cache_file, read_cache
-
-    cached = read_cache(cache_file(cache_dir, exchange), exchange)
-    if cached is None:
-        return None
-    info = cached[1].get(symbol)
-    if info is None or info.tick_size is None or info.lot_size is None:
-        return None
-    return Instrument(
-        exchange, symbol, info.tick_size, info.lot_size,
-        min_notional=info.min_notional or Decimal(0),
-        min_qty=info.min_amount or Decimal(0),
-        maker_fee=info.maker_fee if info.maker_fee is not None else DEFAULT_FEE,
-        taker_fee=info.taker_fee if info.taker_fee is not None else DEFAULT_FEE,
     )

@@ -9,9 +9,11 @@
   the acks. PUBACKs are manual and sent only after a message was handled, so a hub
   killed before its commit gets those messages again from the broker when it comes
   back; the agent's own re-send after its ack timeout is the second line.
-* **Reconnect.** paho reconnects by itself; every wait before an attempt is a draw
-  from :class:`shared.backoff.Backoff` (capped exponential, full jitter), and
-  ``on_connect`` subscribes again (a non-zero reason code is a failure, logged).
+* **Reconnect.** paho reconnects by itself; :class:`shared.mqtt.Link`, as for every
+  TickerML client, makes every wait before an attempt a draw from
+  :class:`shared.backoff.Backoff` (capped exponential, full jitter, reset by each
+  accepted connection), subscribes again on every connect and treats a non-zero
+  reason code, on the CONNACK or a SUBACK, as a failure (logged).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.ingest.inbox import Inbox
 from hub.ingest.writer import Incoming, IngestStats, IngestWriter
@@ -34,13 +35,12 @@ from hub.store.store import HubStore
 from shared.backoff import Backoff
 from shared.clock import Clock, LiveClock
 from shared.config.hub import HubConfig
-from shared.mqtt import connect_properties, new_client
-from shared.topics import HUB_SUBSCRIPTIONS, NAMESPACE
+from shared.mqtt import Link, connect_properties, new_client
+from shared.topics import HUB_SUBSCRIPTIONS, is_agent_data
 
 log = logging.getLogger(__name__)
 
 CLIENT_ID = "hub"
-_DATA_PREFIX = f"{NAMESPACE}/agent/"
 _TAKE_WAIT_S = 0.2
 _FLUSH_WAIT_S = 5.0
 
@@ -58,12 +58,14 @@ class IngestService:
         self.clock = clock or LiveClock()
         self.writer = IngestWriter(self.store, config.ingest, self.clock)
         self._inbox = Inbox(config.ingest.queue_bytes)
-        self._backoff = Backoff(config.ingest.backoff)
-        self._client = self._make_client(client_id)
         self._lock = threading.Lock()
         self._session = 0
         self._accepting = False
-        self._subscribed = threading.Event()
+        self._link = Link(
+            "ingest", HUB_SUBSCRIPTIONS, broker=f"{config.mqtt.host}:{config.mqtt.port}",
+            log=log, backoff=Backoff(config.ingest.backoff), on_up=self._on_up,
+        )
+        self._client = self._make_client(client_id)
         self._stop_writer = threading.Event()
         self._writer_thread: threading.Thread | None = None
         self._pending: list[paho.MQTTMessageInfo] = []
@@ -79,7 +81,7 @@ class IngestService:
 
     def wait_subscribed(self, timeout_s: float) -> bool:
         """Whether the subscriptions were granted within ``timeout_s`` (tests, demo)."""
-        return self._subscribed.wait(timeout_s)
+        return self._link.subscribed.wait(timeout_s)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -105,6 +107,7 @@ class IngestService:
         # Messages arriving from now on are not PUBACKed: the broker keeps them for the
         # hub's next session instead of the hub half-handling them.
         self._accepting = False
+        self._link.closing()
         self._stop_writer.set()
         self._inbox.close()
         if self._writer_thread is not None:
@@ -152,57 +155,16 @@ class IngestService:
         client = new_client(self.config.mqtt, client_id, max_inflight=100)
         client.manual_ack_set(True)
         client.connect_timeout = self.config.mqtt.connect_timeout_s
-        self._set_next_delay(client, self.config.ingest.backoff.initial_s)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
+        self._link.attach(client, reconnect=True)
         client.on_message = self._on_message
         client.on_publish = self._on_publish
         return client
 
-    @staticmethod
-    def _set_next_delay(client: paho.Client, delay_s: float) -> None:
-        # reconnect_delay_set resets paho's doubling, so its next wait is exactly this
-        # draw (its annotation says int; it sleeps on any number).
-        client.reconnect_delay_set(delay_s, delay_s)  # type: ignore[arg-type]
-
-    def _on_connect(
-        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
-    ) -> None:
-        if reason.is_failure:
-            log.error("ingest: broker refused the connection: %s", reason)
-            return
+    def _on_up(self, session_present: bool) -> None:
+        # Messages of the new connection carry its number: their PUBACKs must not go
+        # out on a later one (see _puback).
         with self._lock:
             self._session += 1
-        self._backoff.reset()
-        log.info("ingest: connected (session present: %s)", flags.session_present)
-        options = SubscribeOptions(qos=1)
-        client.subscribe([(topic, options) for topic in HUB_SUBSCRIPTIONS])
-
-    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
-        delay = self._backoff.next_delay()
-        log.warning("ingest: cannot reach the broker, retrying in %.1fs", delay)
-        self._set_next_delay(client, delay)
-
-    def _on_disconnect(
-        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
-    ) -> None:
-        self._subscribed.clear()
-        if not self._accepting:
-            return
-        delay = self._backoff.next_delay()
-        log.warning("ingest: disconnected (%s), reconnecting in %.1fs", reason, delay)
-        self._set_next_delay(client, delay)
-
-    def _on_subscribe(
-        self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode], props: Any
-    ) -> None:
-        failed = [str(r) for r in reasons if r.is_failure]
-        if failed:
-            log.error("ingest: subscriptions refused: %s", ", ".join(failed))
-            return
-        self._subscribed.set()
 
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any
@@ -219,7 +181,7 @@ class IngestService:
             session=self._session,
         )
         # Only data batches may be dropped: statuses and results are small and rare.
-        droppable = message.topic.startswith(_DATA_PREFIX) and "/data/" in message.topic
+        droppable = is_agent_data(message.topic)
         if not self._inbox.put(item, droppable=droppable):
             self.stats.shed += 1
             log.warning(

@@ -41,11 +41,15 @@ _INSERTS = {name: _insert_sql(name) for name in TABLES}
 
 
 class HubStore:
-    """The hub's SQLite store at ``path`` (created and migrated on open)."""
+    """The hub's SQLite store at ``path`` (created and migrated on open).
 
-    def __init__(self, path: Path | str) -> None:
+    ``readonly``: a reader beside a running hub (the demo watching it): the store must
+    exist already, nothing is migrated and every write is refused.
+    """
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self._conn = open_store(self.path)
+        self._conn = connect(self.path, readonly=True) if readonly else open_store(self.path)
         self._lock = threading.Lock()
 
     @classmethod
@@ -225,6 +229,20 @@ class HubStore:
                 AgentRecord(agent_id, state, first_ns, last_ns, status, status_received_ns)
             )
         return records
+
+    def agent(self, agent_id: str) -> AgentRecord | None:
+        """One agent as the hub knows it (``None``: never heard from)."""
+        return next((a for a in self.agents() if a.agent_id == agent_id), None)
+
+    def row_counts(self, agent_id: str) -> dict[str, int]:
+        """Rows stored per synced table for ``agent_id`` (0: none yet)."""
+        with self._read() as conn:
+            return {
+                name: int(conn.execute(
+                    f"SELECT count(*) FROM {name} WHERE agent_id = ?", (agent_id,)
+                ).fetchone()[0])
+                for name in TABLES
+            }
 
     def max_local_ids(self, agent_id: str) -> dict[str, int]:
         """The newest local id stored per synced table for ``agent_id`` (0: none yet)."""

@@ -12,17 +12,24 @@ columns. Changing one means bumping :data:`~shared.sync.messages.SCHEMA_VERSION`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
 class SyncedTable:
-    """One synced table: its columns (``id`` first) and the column that dates a row."""
+    """One synced table: its columns (``id`` first), the column that dates a row, and
+    what the agent's insert does with a repeated row."""
 
     name: str
     columns: tuple[str, ...]
     time_column: str
     time_unit_ns: int = 1
     """Nanoseconds per unit of ``time_column`` (1 for ``*_ns``, 1e6 for ``*_ms``)."""
+    on_conflict: Literal["ABORT", "IGNORE"] = "ABORT"
+    """What the agent's insert does with a row that repeats a unique key beyond ``id``
+    (SQLite's conflict clause): ``IGNORE`` keeps the stored row, for tables whose rows
+    can honestly arrive twice (a trade after a reconnect, a rebuilt candle, an article
+    fetched again); ``ABORT``, a plain ``INSERT``, everywhere else."""
 
     @property
     def data_columns(self) -> tuple[str, ...]:
@@ -30,17 +37,23 @@ class SyncedTable:
         return self.columns[1:]
 
 
-def _table(name: str, columns: str, time_column: str, time_unit_ns: int = 1) -> SyncedTable:
-    return SyncedTable(name, ("id", *columns.split()), time_column, time_unit_ns)
+def _table(
+    name: str,
+    columns: str,
+    time_column: str,
+    time_unit_ns: int = 1,
+    on_conflict: Literal["ABORT", "IGNORE"] = "ABORT",
+) -> SyncedTable:
+    return SyncedTable(name, ("id", *columns.split()), time_column, time_unit_ns, on_conflict)
 
 
 TABLES: dict[str, SyncedTable] = {
     t.name: t
     for t in (
         _table("trades", "exchange symbol trade_id price size side ts_exchange_ns ts_recv_ns "
-               "source", "ts_recv_ns"),
+               "source", "ts_recv_ns", on_conflict="IGNORE"),
         _table("candles_1m", "exchange symbol open_time_ms open high low close volume trades "
-               "source", "open_time_ms", 1_000_000),
+               "source", "open_time_ms", 1_000_000, on_conflict="IGNORE"),
         _table("book_snapshots", "exchange symbol ts_ns sequence best_bid best_ask bids asks",
                "ts_ns"),
         _table("feed_events", "exchange symbol kind detail ts_ns", "ts_ns"),
@@ -59,11 +72,12 @@ TABLES: dict[str, SyncedTable] = {
                "duration_ns buy_price sell_price size edge_bps profit max_edge_bps max_size "
                "max_profit updates", "start_ns"),
         _table("news_articles", "url title title_key summary source symbols published_ns "
-               "fetched_ns", "fetched_ns"),
+               "fetched_ns", "fetched_ns", on_conflict="IGNORE"),
         _table("news_scores", "article_id symbol scorer model prompt_hash score label "
-               "confidence relevance scored_ns", "scored_ns"),
+               "confidence relevance scored_ns", "scored_ns", on_conflict="IGNORE"),
         _table("news_sentiment_hourly", "symbol hour_start_ns articles mean weighted dispersion "
-               "negative_share llm_share regime regime_score computed_ns", "computed_ns"),
+               "negative_share llm_share regime regime_score computed_ns", "computed_ns",
+               on_conflict="IGNORE"),
         # What the agent deleted unsynced when its disk budget ran out: the hub learns
         # of every gap it will never fill, with its id range and reason.
         _table("sync_drops", "table_name first_id last_id rows reason ts_ns", "ts_ns"),

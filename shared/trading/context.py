@@ -28,7 +28,22 @@ Key = tuple[str, str]
 """(exchange, symbol)."""
 
 FeatureHook = Callable[[str, str], object]
-"""``features(exchange, symbol)``: the latest feature vector or model outputs, or None."""
+"""``features(exchange, symbol)``: the latest feature vector or model outputs, or None.
+
+What a strategy calls (``ctx.features``). It takes no time: the one who builds the
+context decides which time it answers for (see :func:`features_at`)."""
+
+
+class FeatureProvider(Protocol):
+    """Features by time: ``provider(now_ns, exchange, symbol)``.
+
+    Returns the latest feature vector (or model outputs) known at ``now_ns`` for
+    the market, or None. A backtest asks it at its clock's time, which is the time
+    of the event being handled, so a provider that answers only with what was
+    known at ``now_ns`` cannot leak the future into a strategy.
+    """
+
+    def __call__(self, now_ns: int, exchange: str, symbol: str) -> object: ...
 
 
 class PositionView(Protocol):
@@ -62,6 +77,22 @@ class PortfolioView(Protocol):
 def no_features(exchange: str, symbol: str) -> object:
     """The default features hook: nothing is known yet."""
     return None
+
+
+def features_at(provider: FeatureProvider | None, clock: Clock) -> FeatureHook:
+    """The hook a strategy calls: ``provider`` asked at ``clock``'s time.
+
+    None gives :func:`no_features`. Nothing is computed until a strategy calls
+    the hook, so a provider costs nothing on the events nobody asks about.
+    """
+    if provider is None:
+        return no_features
+    time_ns = clock.time_ns
+
+    def features(exchange: str, symbol: str) -> object:
+        return provider(time_ns(), exchange, symbol)
+
+    return features
 
 
 class TradeTape:
@@ -101,7 +132,9 @@ class StrategyContext:
     kept here in windows of ``candle_window`` per (exchange, symbol); trades in
     ``tape`` (pass the engine's own, shared by every context, so a trade is recorded
     once), or, without one, in a tape of this context's own with windows of
-    ``trade_window``.
+    ``trade_window``. ``features`` is the hook strategies call for the latest
+    feature vector (:func:`features_at` makes one from a :class:`FeatureProvider`
+    and the clock); None: nothing is ever known.
     """
 
     __slots__ = (
@@ -130,7 +163,7 @@ class StrategyContext:
         *,
         books: Mapping[Key, OrderBook] | None = None,
         instruments: Mapping[Key, Instrument] | None = None,
-        features: FeatureHook = no_features,
+        features: FeatureHook | None = None,
         orders: Iterable[Order] = (),
         candle_window: int = 500,
         trade_window: int = 1_000,
@@ -143,7 +176,7 @@ class StrategyContext:
         self.portfolio = portfolio
         self.books: Mapping[Key, OrderBook] = books if books is not None else {}
         self.instruments: Mapping[Key, Instrument] = instruments if instruments is not None else {}
-        self.features = features
+        self.features: FeatureHook = features if features is not None else no_features
         self.candle_window = candle_window
         self.tape = tape if tape is not None else TradeTape(trade_window)
         self.trade_window = self.tape.window

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import types
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from shared.book import OrderBook
 from shared.clock import Clock
@@ -113,9 +114,19 @@ class EngineStats:
 
 Handler = Callable[[Any], Sequence[Intent] | None]
 
+
+class Gate(Protocol):
+    """What holds a hook back: the engine calls it only once its clock reads ``next_book_ns``."""
+
+    @property
+    def next_book_ns(self) -> int: ...
+
+
+Hook = tuple[str, Handler, Gate]
+"""(strategy name, bound hook, gate): one row of the engine's dispatch tables."""
+
 _NOOP = "__tickerml_noop__"
 """Set on a hook that does nothing (the strategy base's): the engine never calls it."""
-
 
 _RECORDS_ONLY = "__tickerml_records_only__"
 """Set on a hook that only records its argument in the context (the base ``on_trade``)."""
@@ -123,73 +134,83 @@ _RECORDS_ONLY = "__tickerml_records_only__"
 _UNRECORDED = "__tickerml_unrecorded__"
 """Set on a subclass hook wrapped to record its argument first: the hook unwrapped."""
 
-
-def _trade_hooks(
-    strategies: Sequence[StrategyLike], tape: TradeTape | None
-) -> list[tuple[str, Handler]]:
-    """(name, bound ``on_trade``) of every strategy that needs each trade.
-
-    A strategy whose context reads ``tape`` sees every trade there, recorded by
-    the engine: its base hook (which would only record it again) is never
-    called, and an overriding one is called without its recording wrapper.
-    """
-    out: list[tuple[str, Handler]] = []
-    for strategy in strategies:
-        handler: Handler = strategy.on_trade
-        if tape is not None and getattr(getattr(strategy, "ctx", None), "tape", None) is tape:
-            if getattr(handler, _RECORDS_ONLY, False):
-                continue
-            unrecorded = getattr(handler, _UNRECORDED, None)
-            if unrecorded is not None:
-                handler = types.MethodType(unrecorded, strategy)
-        elif getattr(handler, _NOOP, False):
-            continue
-        out.append((strategy.name, handler))
-    return out
+_NOBODY: frozenset[str] = frozenset()
 
 
-class _Ungated:
-    """Stands in for a strategy without ``next_book_ns``: every book reaches it."""
+class _AlwaysDue:
+    """The gate of every hook but a gated strategy's ``on_book``: never holds it back."""
 
     __slots__ = ()
     next_book_ns = 0
 
 
-_UNGATED = _Ungated()
+_ALWAYS_DUE = _AlwaysDue()
 
 
-def _book_hooks(strategies: Sequence[StrategyLike]) -> list[tuple[str, Handler, Any]]:
-    """(name, bound ``on_book``, gate) of every strategy whose ``on_book`` does something.
+def _hooks(
+    strategies: Sequence[StrategyLike], hook: str, tape: TradeTape | None = None
+) -> list[Hook]:
+    """The dispatch table of ``hook``: a row for every strategy whose ``hook`` does something.
 
-    The gate is what holds the strategy's ``next_book_ns`` (the strategy itself,
-    or a stand-in that is always due for one without the attribute).
+    Only ``on_book`` is gated: by the strategy itself when it has a ``next_book_ns``.
     """
-    return [
-        (name, handler, strategy if hasattr(strategy, "next_book_ns") else _UNGATED)
-        for strategy in strategies
-        for name, handler in _hooks([strategy], "on_book")
-    ]
-
-
-def _hooks(strategies: Sequence[StrategyLike], hook: str) -> list[tuple[str, Handler]]:
-    """(name, bound hook) of every strategy whose ``hook`` does something."""
-    out: list[tuple[str, Handler]] = []
+    out: list[Hook] = []
     for strategy in strategies:
-        handler = getattr(strategy, hook)
-        if not getattr(handler, _NOOP, False):
-            out.append((strategy.name, handler))
+        handler = _handler(strategy, hook, tape)
+        if handler is None:
+            continue
+        gated = hook == "on_book" and hasattr(strategy, "next_book_ns")
+        out.append((strategy.name, handler, cast(Gate, strategy) if gated else _ALWAYS_DUE))
     return out
+
+
+def _handler(strategy: StrategyLike, hook: str, tape: TradeTape | None) -> Handler | None:
+    """The callable the engine calls for ``strategy``'s ``hook``; None when a call does nothing.
+
+    A strategy whose context reads ``tape`` sees every trade there, recorded by
+    the engine: its base ``on_trade`` (which would only record it again) is never
+    called, and an overriding one is called without its recording wrapper.
+    ``on_order`` returns nothing by contract: what it returns anyway is dropped,
+    since order updates reach even a paused strategy.
+    """
+    handler: Handler = getattr(strategy, hook)
+    if hook == "on_trade" and tape is not None and (
+        getattr(getattr(strategy, "ctx", None), "tape", None) is tape
+    ):
+        if getattr(handler, _RECORDS_ONLY, False):
+            return None
+        unrecorded = getattr(handler, _UNRECORDED, None)
+        return handler if unrecorded is None else types.MethodType(unrecorded, strategy)
+    if getattr(handler, _NOOP, False):
+        return None
+    if hook == "on_order":
+        return _returning_nothing(handler)
+    return handler
+
+
+def _returning_nothing(handler: Handler) -> Handler:
+    def call(arg: Any) -> None:
+        handler(arg)
+
+    return call
+
+
+def _by_strategy(hooks: list[Hook]) -> dict[str, list[Hook]]:
+    """A table keyed by strategy: for the hooks that go to one strategy (its orders, fills)."""
+    return {row[0]: [row] for row in hooks}
 
 
 class TradingEngine:
     """Routes market events through broker, strategies, risk and ledger.
 
-    The strategies are fixed at construction: each event kind goes straight to
-    the hooks that do something with it (a hook marked as a no-op by the strategy
-    base class is never called), which is most of what a book event costs with
-    several strategies attached. A strategy with a ``next_book_ns`` attribute
-    (:class:`~shared.trading.strategy.Strategy` has one, 0 by default) gets no
-    ``on_book`` call while the engine's clock reads less than it.
+    The strategies are fixed at construction: each hook has a dispatch table (see
+    :func:`_hooks`) of the strategies whose hook does something with it (a hook
+    marked as a no-op by the strategy base class is never called), which is most
+    of what a book event costs with several strategies attached, and one loop,
+    :meth:`_dispatch`, hands every event to every table. A strategy with a
+    ``next_book_ns`` attribute (:class:`~shared.trading.strategy.Strategy` has
+    one, 0 by default) gets no ``on_book`` call while the engine's clock reads less
+    than it.
 
     ``tape``, when given, is the :class:`~shared.trading.context.TradeTape` the
     strategies' contexts were built with: the engine records each trade in it once,
@@ -227,12 +248,12 @@ class TradingEngine:
         # Counted per (strategy, hook): a strategy whose on_candle always raises is
         # paused even though its on_book keeps succeeding in between.
         self._consecutive_errors: dict[tuple[str, str], int] = {}
-        self._by_name = {s.name: s for s in self.strategies}
-        self._on_book = _book_hooks(self.strategies)
-        self._on_trade = _trade_hooks(self.strategies, tape)
+        self._on_book = _hooks(self.strategies, "on_book")
+        self._on_trade = _hooks(self.strategies, "on_trade", tape)
         self._on_candle = _hooks(self.strategies, "on_candle")
         self._on_time = _hooks(self.strategies, "on_time")
-        self._on_fill = dict(_hooks(self.strategies, "on_fill"))
+        self._on_fill = _by_strategy(_hooks(self.strategies, "on_fill"))
+        self._on_order = _by_strategy(_hooks(self.strategies, "on_order"))
         self._marks = [p.update_mark for p in portfolios.values()]
         # Every trade marks every portfolio: with only real portfolios the price is
         # checked once and written to each one's marks, not checked once per portfolio.
@@ -250,24 +271,7 @@ class TradingEngine:
         update = self.broker.on_book(book)
         if update is not NO_UPDATE:
             self._handle(update)
-        # _dispatch, inlined: book events are most of the traffic and nearly every
-        # hook returns nothing, so the call per event is a cost worth saving here.
-        # A strategy that looks at books only every so often says until when it
-        # will not (``next_book_ns``): one comparison here instead of a call.
-        paused = self.paused
-        now = self.clock.time_ns()
-        for name, handler, gate in self._on_book:
-            if now < gate.next_book_ns or name in paused:
-                continue
-            try:
-                intents = handler(book)
-            except Exception as exc:  # a strategy's bug must not stop the others
-                self._strategy_error(name, exc, "on_book")
-                continue
-            if self._consecutive_errors:
-                self._succeeded(name, "on_book")
-            if intents:
-                self._intents(intents)
+        self._dispatch(self._on_book, "on_book", book)
 
     def on_trade(self, trade: Trade) -> None:
         self.stats.events += 1
@@ -285,20 +289,8 @@ class TradingEngine:
         update = self.broker.on_trade(trade)
         if update is not NO_UPDATE:
             self._handle(update)
-        # _dispatch, inlined as in on_book: a third of the events are trades.
-        paused = self.paused
-        for name, handler in self._on_trade:
-            if name in paused:
-                continue
-            try:
-                intents = handler(trade)
-            except Exception as exc:  # a strategy's bug must not stop the others
-                self._strategy_error(name, exc, "on_trade")
-                continue
-            if self._consecutive_errors:
-                self._succeeded(name, "on_trade")
-            if intents:
-                self._intents(intents)
+        if self._on_trade:  # often empty: the tape has the trade already
+            self._dispatch(self._on_trade, "on_trade", trade)
 
     def on_candle(self, candle: Candle) -> None:
         self.stats.events += 1
@@ -334,11 +326,21 @@ class TradingEngine:
             for marks in dicts:
                 marks[key] = price
 
-    def _dispatch(self, hooks: list[tuple[str, Handler]], hook: str, arg: object) -> None:
-        """Hand ``arg`` to each strategy's ``hook``; what they return goes to risk and broker."""
-        paused = self.paused
-        for name, handler in hooks:
-            if name in paused:
+    def _dispatch(
+        self, hooks: list[Hook], hook: str, arg: object, paused: AbstractSet[str] | None = None
+    ) -> None:
+        """Hand ``arg`` to each strategy's ``hook``; what they return goes to risk and broker.
+
+        Every hook of every strategy goes through here. A hook is skipped while its
+        gate's ``next_book_ns`` is ahead of the clock (a comparison instead of a call
+        that would return nothing) or while its strategy is in ``paused`` (the
+        engine's own set unless told otherwise).
+        """
+        if paused is None:
+            paused = self.paused
+        now = self.clock.time_ns()
+        for name, handler, gate in hooks:
+            if now < gate.next_book_ns or name in paused:
                 continue
             try:
                 intents = handler(arg)
@@ -356,7 +358,7 @@ class TradingEngine:
         if self._consecutive_errors.get(key):
             self._consecutive_errors[key] = 0
 
-    def _strategy_error(self, name: str, exc: Exception, hook: str = "on_order") -> None:
+    def _strategy_error(self, name: str, exc: Exception, hook: str) -> None:
         count = self._consecutive_errors.get((name, hook), 0) + 1
         self._consecutive_errors[(name, hook)] = count
         self.stats.strategy_errors[name] = self.stats.strategy_errors.get(name, 0) + 1
@@ -419,17 +421,14 @@ class TradingEngine:
                 continue
             portfolio.apply(fill)
             follow_ups += self.risk.after_fill(portfolio, fill)
-        by_name = self._by_name
         for order in update.orders:
-            strategy = by_name.get(order.strategy)
-            if strategy is not None:
-                try:
-                    strategy.on_order(order)
-                except Exception as exc:  # isolated like any other handler
-                    self._strategy_error(strategy.name, exc)
+            hooks = self._on_order.get(order.strategy)
+            if hooks is not None:
+                # Even a paused strategy: its table of open orders must be right when it resumes.
+                self._dispatch(hooks, "on_order", order, _NOBODY)
         for fill in update.fills:
-            handler = self._on_fill.get(fill.strategy)
-            if handler is not None:
-                self._dispatch([(fill.strategy, handler)], "on_fill", fill)
+            hooks = self._on_fill.get(fill.strategy)
+            if hooks is not None:
+                self._dispatch(hooks, "on_fill", fill)
         if follow_ups:
             self._intents(follow_ups)

@@ -47,10 +47,12 @@ from shared.errors import ConfigError
 from shared.marketdata import Candle, Trade
 from shared.trading.context import (
     FeatureHook,
+    FeatureProvider,
     Key,
     PortfolioView,
     PositionView,
     StrategyContext,
+    features_at,
     no_features,
 )
 from shared.trading.types import CancelIntent, Fill, Order, OrderIntent, OrderType, Side
@@ -60,6 +62,7 @@ __all__ = [
     "DiscoveryError",
     "DiscoveryReport",
     "FeatureHook",
+    "FeatureProvider",
     "Intent",
     "Intents",
     "Key",
@@ -72,6 +75,7 @@ __all__ = [
     "build_strategy",
     "builtin_registry",
     "discover_strategies",
+    "features_at",
     "no_features",
     "validate_params",
 ]

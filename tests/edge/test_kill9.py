@@ -1,6 +1,6 @@
 """``kill -9`` in the middle of heavy writes: the database survives and collection resumes.
 
-Both the collector (``tickerml edge collect``) and the loopback exchange run as
+Both the agent (``tickerml edge run``) and the loopback exchange run as
 real subprocesses; nothing is shut down politely.
 """
 
@@ -104,7 +104,7 @@ def test_kill_9_mid_write_leaves_a_sound_database_and_collection_resumes(
         )
     )
     db = tmp_path / "edge.db"
-    command = [*tickerml_command(), "edge", "collect", "-c", str(config)]
+    command = [*tickerml_command(), "edge", "run", "-c", str(config)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     # Arrange: collect until rows are pouring in, then kill without warning.
@@ -173,7 +173,7 @@ def test_sigterm_stops_collection_and_commits_what_was_received(
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [*tickerml_command(), "edge", "collect", "-c", str(config)],
+        [*tickerml_command(), "edge", "run", "-c", str(config)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     time.sleep(3.0)

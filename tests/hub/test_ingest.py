@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from hub.ingest.service import IngestService
 from hub.store.db import STORE_FILE
@@ -13,7 +17,9 @@ from provisioning.broker import Broker
 from shared.config.hub import HubConfig
 from shared.sync.digest import rows_digest
 from shared.sync.messages import Ack
+from shared.topics import HUB_SUBSCRIPTIONS
 from tests.hub.agent_client import TestAgent, trade_batch, trade_rows
+from tests.shared.dynsec import Account, start_dynsec_broker
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
@@ -171,3 +177,32 @@ def test_a_hub_started_before_its_broker_connects_once_the_broker_is_up(
         service.stop()
 
     assert (ack.outcome, ack.rows_new) == ("committed", 10)
+
+
+@pytest.mark.parametrize(("password", "subscribe", "refused"), [
+    ("wrong", HUB_SUBSCRIPTIONS, "refused the connection: Not authorized"),
+    ("right", HUB_SUBSCRIPTIONS[:2],
+     f"refused the subscription to {HUB_SUBSCRIPTIONS[2]} (Not authorized)"),
+])
+def test_an_ingest_the_broker_refuses_logs_why_and_never_counts_as_subscribed(
+    tmp_path: Path, hub_config: HubConfig, store: HubStore, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, password: str, subscribe: tuple[str, ...], refused: str,
+) -> None:
+    """Tried: a wrong hub password; then the right one without the right to read the
+    command results. Kept: the broker's reason logged as an error, and the ingest never
+    reports itself subscribed (the demo and the tests wait on that)."""
+    broker = start_dynsec_broker(tmp_path / "dynsec", {"hub": Account("right", subscribe)})
+    monkeypatch.setenv("TICKERML_TEST_HUB_PASSWORD", password)
+    mqtt = hub_config.mqtt.model_copy(update={
+        "port": broker.port, "username": "hub", "password_env": "TICKERML_TEST_HUB_PASSWORD",
+    })
+    service = IngestService(hub_config.model_copy(update={"mqtt": mqtt}), store=store)
+    line = f"ingest: the broker at 127.0.0.1:{broker.port} {refused}"
+    service.start()
+    try:
+        assert wait_for(lambda: line in [r.getMessage() for r in caplog.records
+                                         if r.levelno >= logging.ERROR])
+        assert not service.wait_subscribed(0.5)
+    finally:
+        service.stop()
+        broker.stop()

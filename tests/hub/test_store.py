@@ -154,3 +154,32 @@ def test_commands_and_results_are_recorded_idempotently(tmp_path: Path) -> None:
     assert record is not None
     assert (record.agent_id, record.args, record.outcome, record.answered_ns) == (
         "a", {"symbol": "X"}, "done", 2)
+
+
+def test_a_read_only_store_reads_one_agent_and_its_rows_and_refuses_writes(
+    tmp_path: Path,
+) -> None:
+    """Tried: a read-only store beside the writer (as the demo watches a running hub):
+    before the store exists, then after trades of agent a and a status of a. Kept: no
+    store, OperationalError (nothing created); then a's record and its rows per synced
+    table, None for an agent never heard from; a write refused, nothing stored."""
+    path = tmp_path / "hub.db"
+    with pytest.raises(OperationalError, match="no hub store here"):
+        HubStore(path, readonly=True)
+    assert not path.exists()
+    with HubStore(path) as writer:
+        writer.commit_batches([batch("a", 1, 7)])
+        writer.record_status(AgentStatus(agent_id="a", state="online", ts_ns=5),
+                             received_ns=6, retained=False)
+
+        with HubStore(path, readonly=True) as reader:
+            record = reader.agent("a")
+            counts = reader.row_counts("a")
+            nobody = reader.agent("nobody")
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                reader.commit_batches([batch("a", 8, 1)])
+
+        assert writer.count("trades", "a") == 7
+
+    assert record is not None and record.state == "online" and nobody is None
+    assert counts == {name: 7 if name == "trades" else 0 for name in TABLES}

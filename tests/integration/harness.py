@@ -1,14 +1,13 @@
 """The parts of a real sync deployment on one machine, for the fault tests.
 
 A mosquitto process (:class:`~provisioning.broker.Broker`), ``tickerml hub run`` and
-``tickerml edge collect`` as subprocesses, and the market simulator in-process. Every
+``tickerml edge run`` as subprocesses, and the market simulator in-process. Every
 process writes its own log under ``tmp_path/logs``; :meth:`Deployment.tails` is what a
 failing test prints. Waits poll the SQLite files with a deadline, never a fixed sleep.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sqlite3
@@ -25,7 +24,8 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.simulator.server import SimulatorServer, SimulatorUrls
+from edge.simulator.server import SimulatorUrls
+from edge.simulator.thread import SimulatorThread
 from edge.store.cursors import read_cursors
 from hub.store.db import STORE_FILE
 from hub.store.store import HubStore
@@ -84,47 +84,6 @@ def edge_cursors(db: Path) -> dict[str, int]:
         return read_cursors(conn, TABLES)
 
 
-class SimulatorThread:
-    """The market simulator on its own event loop in a daemon thread."""
-
-    def __init__(self, seed: int, symbols: list[str]) -> None:
-        self.config = SimulatorConfig(host="127.0.0.1", port=0, seed=seed, symbols=symbols)
-        self.urls: SimulatorUrls | None = None
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="simulator", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as exc:  # handed to start(), which raises it in the test
-            self._error = exc
-            self._ready.set()
-        finally:
-            self._loop.close()
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        async with SimulatorServer(self.config) as server:
-            self.urls = server.urls
-            self._ready.set()
-            await self._stop.wait()
-
-    def start(self) -> SimulatorUrls:
-        self._thread.start()
-        self._ready.wait(30)
-        if self.urls is None:
-            raise RuntimeError(f"the simulator did not start: {self._error!r}")
-        return self.urls
-
-    def stop(self) -> None:
-        if self._stop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-
 class Spy:
     """A raw paho client on the broker: records (and can publish) anything."""
 
@@ -168,7 +127,7 @@ class Spy:
 
 
 class Agent:
-    """One ``tickerml edge collect`` agent: its config file, database and process name."""
+    """One ``tickerml edge run`` agent: its config file, database and process name."""
 
     def __init__(self, agent_id: str, folder: Path) -> None:
         self.agent_id = agent_id
@@ -213,7 +172,9 @@ class Deployment:
         self.broker.start()
 
     def start_simulator(self, seed: int = 11, symbols: list[str] | None = None) -> None:
-        self.simulator = SimulatorThread(seed, symbols or SYMBOLS)
+        self.simulator = SimulatorThread(
+            SimulatorConfig(host="127.0.0.1", port=0, seed=seed, symbols=symbols or SYMBOLS)
+        )
         self.urls = self.simulator.start()
 
     def start_hub(self) -> None:
@@ -273,7 +234,7 @@ class Deployment:
         return agent
 
     def start_agent(self, agent: Agent) -> None:
-        self.start(agent.agent_id, "edge", "collect", "-c", str(agent.config))
+        self.start(agent.agent_id, "edge", "run", "-c", str(agent.config))
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """Run ``tickerml <args>`` as process ``name``; its output is appended to its log."""

@@ -1,4 +1,4 @@
-"""Faults against a real deployment: mosquitto, `tickerml hub run`, `tickerml edge collect`.
+"""Faults against a real deployment: mosquitto, `tickerml hub run`, `tickerml edge run`.
 
 Each scenario breaks something while agents collect from the market simulator and
 sync, then quiesces the agents (SIGTERM, then `tickerml edge sync --until-drained`)
@@ -95,7 +95,7 @@ def test_a_broker_outage_during_collection_is_buffered_and_drained_exactly(
 def test_b_an_agent_killed_mid_drain_resumes_from_its_stored_cursor(deploy: Deployment) -> None:
     """Tried: a backlog built by stopping the broker for 5 s (raw capture on, batches of
     one row, one in flight, so draining takes hundreds of round trips); the broker
-    restarted and `edge collect` SIGKILLed once a hundred rows of it reached the hub, then
+    restarted and `edge run` SIGKILLed once a hundred rows of it reached the hub, then
     started again on the same database (now with the usual batch sizes). Kept: at the
     kill the hub lacked part of the backlog; the cursors the agent had stored were never
     ahead of the hub; the restarted agent's first batch of every table starts right after
@@ -199,7 +199,7 @@ def test_c_a_hub_killed_between_receiving_and_acknowledging_stores_each_row_once
 
 
 def test_d_three_agents_into_one_hub_keep_their_rows_apart(deploy: Deployment) -> None:
-    """Tried: three `edge collect` processes with distinct agent ids (Binance.US only,
+    """Tried: three `edge run` processes with distinct agent ids (Binance.US only,
     Kraken only, both on one symbol) on one simulator, syncing into one hub at once;
     local ids overlap between them. Kept: each agent's every synced table is identical at
     the hub under its own id, each table's rows at the hub are exactly the three agents'

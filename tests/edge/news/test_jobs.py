@@ -290,17 +290,17 @@ def test_run_harvests_on_its_own_until_the_duration(tmp_path: Path, server: Feed
 
 
 @pytest.mark.slow
-def test_the_collector_runs_the_news_jobs_when_news_is_enabled(
+def test_the_agent_runs_the_news_jobs_when_news_is_enabled(
     tmp_path: Path, server: FeedServer
 ) -> None:
-    """Tried: `edge collect`'s service against the Binance loopback with news enabled
+    """Tried: `edge run`'s service against the Binance loopback with news enabled
     and the loopback feed. Kept: the first cycle stored the feed's articles and their
     scores while collecting; the jobs stopped with the service, before its writer."""
-    # Imported here: test_collector skips its whole module when the binanceus feed is
-    # missing, which at the top would skip these tests too.
-    from edge.collector import CollectorService
+    # Imported here: tests/edge/agent/test_service.py skips its whole module when the
+    # binanceus feed is missing, which at the top would skip these tests too.
+    from edge.agent import AgentService
+    from tests.edge.agent.test_service import SYMBOLS, collect, make_config, wait_for
     from tests.edge.loopback import BinanceLoopback
-    from tests.edge.test_collector import SYMBOLS, collect, make_config, wait_for
 
     news = NewsConfig(
         enabled=True, scorer="builtin", feeds=[NewsFeedConfig(name="t", url=server.url("/rss"))]
@@ -317,10 +317,10 @@ def test_the_collector_runs_the_news_jobs_when_news_is_enabled(
         finally:
             conn.close()
 
-    async def main() -> CollectorService:
+    async def main() -> AgentService:
         async with BinanceLoopback(SYMBOLS, interval_s=0.05) as exchange:
             config = make_config(tmp_path, exchange).model_copy(update={"news": news})
-            service = CollectorService(config, clock=LiveClock())
+            service = AgentService(config, clock=LiveClock())
             await collect(service, lambda: wait_for(lambda: scored() == 3, timeout=WAIT_S))
             return service
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from edge.store.writer import StoreWriter, StoreWriterError
 from shared.book import OrderBook
 from shared.config.store import StoreConfig
 from shared.marketdata import Candle, FeedEvent, FeedEventKind, Trade
+from shared.sync.tables import TABLES
 
 
 def make_trade(i: int, *, symbol: str = "BTC/USDT", trade_id: str | None = None) -> Trade:
@@ -145,3 +147,85 @@ def test_a_failing_insert_is_raised_naming_the_table(tmp_path: Path) -> None:
     with pytest.raises(StoreWriterError):
         writer.close()
     assert "feed_events" in (writer.stats().failed or "")
+
+
+# -- each put_* row against the contract's column order -----------------------------------
+
+
+def _book() -> OrderBook:
+    book = OrderBook("kraken", "ETH/USD", price_decimals=2, size_decimals=3)
+    book.load_snapshot([(100_00, 1_000), (99_50, 2_000)], [(101_00, 500)])
+    book.sequence = 42
+    return book
+
+
+PUTS: dict[str, tuple[str, Callable[[StoreWriter], None], dict[str, object]]] = {
+    "put_trade": (
+        "trades",
+        lambda w: w.put_trade(
+            Trade("kraken", "ETH/USD", "t7", Decimal("2000.5"), Decimal("0.25"), "sell", 11, 12),
+            source="replay",
+        ),
+        {"exchange": "kraken", "symbol": "ETH/USD", "trade_id": "t7", "price": "2000.5",
+         "size": "0.25", "side": "sell", "ts_exchange_ns": 11, "ts_recv_ns": 12,
+         "source": "replay"},
+    ),
+    "put_candle": (
+        "candles_1m",
+        lambda w: w.put_candle(
+            Candle("kraken", "ETH/USD", 60_000, Decimal("1"), Decimal("4"), Decimal("0.5"),
+                   Decimal("2"), Decimal("9.75"), 3),
+            source="backfill",
+        ),
+        {"exchange": "kraken", "symbol": "ETH/USD", "open_time_ms": 60_000, "open": "1",
+         "high": "4", "low": "0.5", "close": "2", "volume": "9.75", "trades": 3,
+         "source": "backfill"},
+    ),
+    "put_book_snapshot": (
+        "book_snapshots",
+        lambda w: w.put_book_snapshot(_book(), 123, levels=1),
+        {"exchange": "kraken", "symbol": "ETH/USD", "ts_ns": 123, "sequence": 42,
+         "best_bid": 100.0, "best_ask": 101.0, "bids": '[["100.00","1.000"]]',
+         "asks": '[["101.00","0.500"]]'},
+    ),
+    "put_event": (
+        "feed_events",
+        lambda w: w.put_event(FeedEvent("kraken", "ETH/USD", FeedEventKind.GAP, "5 -> 7", 9)),
+        {"exchange": "kraken", "symbol": "ETH/USD", "kind": "gap", "detail": "5 -> 7",
+         "ts_ns": 9},
+    ),
+    "put_raw": (
+        "raw_messages",
+        lambda w: w.put_raw("kraken", "recv", "wss://ws.kraken.com", 10, b'{"a":1}'),
+        {"exchange": "kraken", "kind": "recv", "url": "wss://ws.kraken.com", "ts_recv_ns": 10,
+         "data": '{"a":1}'},
+    ),
+}
+"""Each ``put_*`` method: its table, a call with a distinct value per column, and the
+row it must leave, by column name."""
+
+
+def test_every_put_method_has_a_row_shape_case() -> None:
+    """A new ``put_*`` must say here which column each of its values belongs in."""
+    methods = {name for name in vars(StoreWriter) if name.startswith("put_")} - {"put_many"}
+
+    assert methods == set(PUTS)
+
+
+@pytest.mark.parametrize("method", list(PUTS))
+def test_each_put_method_fills_the_contract_columns_in_their_order(
+    tmp_path: Path, method: str
+) -> None:
+    """Tried: one row through ``method``. Kept: every value in the column of its name,
+    the contract's data columns (shared/sync/tables.py) and nothing else."""
+    table, put, expected = PUTS[method]
+    writer = StoreWriter(tmp_path / "edge.db", StoreConfig())
+
+    put(writer)
+    writer.close()
+
+    columns = TABLES[table].data_columns
+    conn = connect(tmp_path / "edge.db")
+    stored = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
+    assert tuple(expected) == columns
+    assert stored == [tuple(expected.values())]

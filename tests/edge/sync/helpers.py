@@ -139,3 +139,17 @@ class Hub:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def command(command_id: str, kind: str, **args: str) -> Command:
+    """A hub command to :data:`AGENT`, issued now."""
+    return Command.model_validate({
+        "agent_id": AGENT, "command_id": command_id, "kind": kind, "args": args,
+        "issued_ns": time.time_ns(),
+    })
+
+
+def result_of(hub: Hub, command_id: str, count: int = 1) -> list[CommandResult]:
+    """The agent's answers to ``command_id``, once ``count`` of them reached ``hub``."""
+    assert hub.wait(lambda h: sum(r.command_id == command_id for r in h.results) >= count)
+    return [r for r in hub.results if r.command_id == command_id]

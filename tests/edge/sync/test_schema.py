@@ -1,4 +1,5 @@
-"""The edge migrations and the sync contract (shared/sync/tables.py) name the same columns."""
+"""The edge migrations, the sync contract (shared/sync/tables.py) and the writer's inserts
+name the same columns, in the same order."""
 
 from __future__ import annotations
 
@@ -34,3 +35,29 @@ def test_the_cursor_upsert_never_moves_a_cursor_backwards(tmp_path: Path) -> Non
         seen.append(conn.execute("SELECT acked_id FROM sync_cursors").fetchone()[0])
 
     assert seen == [50, 50, 70]
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_every_synced_insert_names_the_contract_data_columns_in_order(table: str) -> None:
+    """Kept: the writer's statement inserts the data columns (not ``id``, the table's
+    own AUTOINCREMENT) in the contract's order, one placeholder each."""
+    sql = INSERTS[table]
+
+    named, _, values = sql.partition(f" INTO {table} (")[2].partition(") VALUES (")
+
+    assert tuple(named.split(", ")) == TABLES[table].data_columns
+    assert values.rstrip(")").split(", ") == ["?"] * len(TABLES[table].data_columns)
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_a_synced_table_ignores_repeats_exactly_where_it_has_a_unique_key(
+    tmp_path: Path, table: str
+) -> None:
+    """Tried: the migrated table's indexes. Kept: ``INSERT OR IGNORE`` where a unique
+    index makes a repeat possible, a plain ``INSERT`` (a repeat is an error) elsewhere."""
+    conn = open_store(tmp_path / "edge.db")
+
+    unique = [row[1] for row in conn.execute(f'PRAGMA index_list("{table}")') if row[2]]
+
+    assert (TABLES[table].on_conflict == "IGNORE") == bool(unique)
+    assert INSERTS[table].startswith("INSERT OR IGNORE " if unique else "INSERT INTO ")

@@ -1,8 +1,8 @@
 """``tickerml backtest`` as a user runs it: a subprocess over a real SQLite store.
 
 The store holds real data: three days of Binance.US BTC/USDT 1-minute candles
-(candle mode) and a real Binance.US WebSocket capture replayed by the collector's
-own sink with raw capture on (trades, candles, snapshots and raw messages).
+(candle mode) and a real Binance.US WebSocket capture replayed by the agent's
+own event router with raw capture on (trades, candles, snapshots and raw messages).
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from edge.collector.sink import StoreSink
+from edge.agent.router import EventRouter
 from edge.replay import replay_exchange
 from edge.store.db import connect, open_store
 from edge.store.writer import StoreWriter
 from edge.trading import sources
 from edge.trading.cli import _backtest_config, parse_time
+from shared import readers
 from shared.clock import ManualClock
 from shared.config.store import StoreConfig
-from shared.trading.backtest import Backtest
+from shared.trading.backtest import BOOK, Backtest
 from tests.shared.trading.test_backtest_reference import candles_of, load_rows
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
@@ -50,7 +51,7 @@ def store(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cf = real_data / "cryptofeed"
     config = StoreConfig(raw_capture=True)
     writer = StoreWriter(path, config)
-    sink = StoreSink(writer, ManualClock(), config)
+    sink = EventRouter(writer, ManualClock(), config)
     replay_exchange(
         "binanceus", [cf / "BINANCE_US.ws.1.0", cf / "BINANCE_US.http.0.0"],
         sink=sink, raw_writer=writer,
@@ -167,9 +168,9 @@ def test_stored_snapshots_come_back_as_the_books_that_were_stored(tmp_path: Path
     writer.close()
     conn = connect(tmp_path / "s.db", readonly=True)
 
-    (ts, kind, got), = sources.snapshot_events(conn, "binanceus", "ETH/USDT", 0, 10**10)
+    (ts, kind, got), = readers.snapshot_events(conn, "binanceus", "ETH/USDT", 0, 10**10)
 
-    assert (ts, kind) == (7_000_000_000, sources.BOOK)
+    assert (ts, kind) == (7_000_000_000, BOOK)
     assert isinstance(got, OrderBook)
     assert got.snapshot_levels() == book.snapshot_levels()
     assert got.ts_recv_ns == 7_000_000_000

@@ -1,4 +1,4 @@
-"""Paper trading inside the collector, against the loopback simulator: strategies
+"""Paper trading inside the agent, against the loopback simulator: strategies
 trade the live books side by side, the ledger lands in SQLite, and a restart
 carries on from it."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.collector.service import run_collector
-from edge.demo import SimulatorThread
+from edge.agent.service import run_agent
+from edge.simulator.thread import SimulatorThread
 from edge.trading.ledger import load_ledger
 from shared.config.base import validate_config
 from shared.config.edge import EdgeConfig
@@ -71,7 +71,7 @@ def test_strategies_trade_the_live_books_and_a_restart_reloads_the_ledger(
     fees). A second run on the same store reloads the same portfolios before
     trading on, and its ids continue above the first run's."""
     config = _config(simulator, tmp_path, STRATEGIES)
-    run_collector(config, duration_s=12)
+    run_agent(config, duration_s=12)
     db = tmp_path / "edge.db"
     first = load_ledger(db)
     conn = sqlite3.connect(db)
@@ -89,7 +89,7 @@ def test_strategies_trade_the_live_books_and_a_restart_reloads_the_ledger(
     for portfolio in first.portfolios.values():
         portfolio.check_invariant()
 
-    run_collector(config, duration_s=4)
+    run_agent(config, duration_s=4)
     second = load_ledger(db)
     assert second.fills >= first.fills
     assert second.next_order_id > max_order_id
@@ -105,4 +105,4 @@ def test_a_strategy_with_two_quote_currencies_is_refused_at_start(
     bad = [{"name": "x", "kind": "trend", "exchange": "binanceus",
             "symbols": ["BTC/USDT", "ETH/BTC"]}]
     with pytest.raises(ConfigError, match=r"trading\.strategies\[x\]\.symbols"):
-        run_collector(_config(simulator, tmp_path, bad), duration_s=1)
+        run_agent(_config(simulator, tmp_path, bad), duration_s=1)

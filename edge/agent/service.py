@@ -1,4 +1,5 @@
-"""The agent's collection service: every configured exchange, into one store.
+"""The agent's service, ``tickerml edge run``: every configured exchange into one
+store, paper trading on the same books, the news jobs and the sync to the hub.
 
 For each exchange the symbols are split into connections of at most the feed's
 ``max_symbols_per_connection``; each connection gets a
@@ -21,9 +22,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.collector.commands import collector_handlers, feed_health
+from edge.agent.commands import agent_handlers, feed_health
+from edge.agent.router import EventRouter
+from edge.collector.recorder import RawRecorder
 from edge.collector.runner import ConnectionRunner
-from edge.collector.sink import RawRecorder, StoreSink
 from edge.feeds import feed_class
 from edge.store.writer import StoreWriter, WriterStats, database_path
 from edge.sync.client import SyncClient
@@ -36,7 +38,7 @@ from shared.trading.arbitrage import ArbitrageDetector
 if TYPE_CHECKING:
     from edge.news.jobs import NewsJobs
 
-log = logging.getLogger("edge.collector")
+log = logging.getLogger("edge.agent")
 
 STOP_GRACE_S = 5.0
 """How long connections get to close cleanly before their tasks are cancelled."""
@@ -49,7 +51,7 @@ def split_symbols(symbols: list[str], per_connection: int) -> list[list[str]]:
 
 
 @dataclass(frozen=True, slots=True)
-class CollectorStatus:
+class ServiceStatus:
     """One status sample: what the status line prints and tests read."""
 
     messages: int
@@ -76,8 +78,9 @@ class CollectorStatus:
         )
 
 
-class CollectorService:
-    """Collects every exchange of an :class:`EdgeConfig` into its SQLite store."""
+class AgentService:
+    """The agent of an :class:`EdgeConfig`: collects every exchange into its SQLite
+    store and routes the market data on to paper trading and the arbitrage detector."""
 
     def __init__(
         self,
@@ -95,15 +98,15 @@ class CollectorService:
         self.db_path = db_path or database_path(config.data_dir, config.store)
         self.status_interval_s = status_interval_s
         self.writer = StoreWriter(self.db_path, config.store)
-        self.store = StoreSink(self.writer, self.clock, config.store)
         arb = config.trading.arbitrage
         exchanges_per_symbol: dict[str, set[str]] = {}
         for exchange in config.exchanges:
             for symbol in exchange.symbols:
                 exchanges_per_symbol.setdefault(symbol, set()).add(exchange.name)
+        arbitrage: ArbitrageDetector | None = None
         if arb.enabled and any(len(names) > 1 for names in exchanges_per_symbol.values()):
             fee = Decimal(str(arb.taker_fee))
-            self.store.arbitrage = ArbitrageDetector(
+            arbitrage = ArbitrageDetector(
                 self.clock,
                 {e.name: fee for e in config.exchanges},
                 latency_ms=arb.latency_ms,
@@ -112,7 +115,9 @@ class CollectorService:
         self.paper: PaperTrading | None = None
         if config.trading.enabled:
             self.paper = PaperTrading(config, self.writer, self.db_path, self.clock)
-            self.store.trading = self.paper
+        self.router = EventRouter(
+            self.writer, self.clock, config.store, trading=self.paper, arbitrage=arbitrage
+        )
         names = [e.name for e in config.exchanges]
         self.recorder = RawRecorder(
             self.writer if config.store.raw_capture else None, capture_path, names
@@ -128,7 +133,7 @@ class CollectorService:
                 label = exchange.name if len(groups) == 1 else f"{exchange.name}#{i + 1}"
                 self.runners.append(
                     ConnectionRunner(
-                        exchange, symbols, self.store, self.clock, config.backoff,
+                        exchange, symbols, self.router, self.clock, config.backoff,
                         recorder=self.recorder, feed_class=cls, label=label,
                     )
                 )
@@ -140,7 +145,7 @@ class CollectorService:
 
     # -- status ----------------------------------------------------------------------
 
-    def status(self) -> CollectorStatus:
+    def status(self) -> ServiceStatus:
         """Counters now; ``messages_per_s`` is since the previous call."""
         messages = sum(r.messages for r in self.runners)
         now = time.monotonic()
@@ -151,7 +156,7 @@ class CollectorService:
             for symbol in runner.feed.symbols:
                 books += 1
                 synced += runner.feed.is_synced(symbol)
-        return CollectorStatus(
+        return ServiceStatus(
             messages=messages,
             messages_per_s=(messages - before) / max(now - then, 1e-9),
             books_synced=synced,
@@ -167,8 +172,8 @@ class CollectorService:
 
     async def run(
         self, *, duration_s: float | None = None, stop: asyncio.Event | None = None
-    ) -> CollectorStatus:
-        """Collect until ``stop`` is set, ``duration_s`` passes, or SIGINT/SIGTERM.
+    ) -> ServiceStatus:
+        """Run until ``stop`` is set, ``duration_s`` passes, or SIGINT/SIGTERM.
 
         Always drains the writer before returning; raises the writer's error if it failed.
         """
@@ -187,7 +192,7 @@ class CollectorService:
             try:
                 self.sync = SyncClient(
                     self.config, self.writer, self.db_path, self.clock,
-                    commands=collector_handlers(self, loop), health=lambda: feed_health(self),
+                    commands=agent_handlers(self, loop), health=lambda: feed_health(self),
                 )
             except BaseException:
                 if self.news is not None:
@@ -201,8 +206,8 @@ class CollectorService:
             for runner in self.runners
         ]
         background = [
-            loop.create_task(self._ticker(stop), name="collector ticker"),
-            loop.create_task(self._status_loop(stop), name="collector status"),
+            loop.create_task(self._ticker(stop), name="agent ticker"),
+            loop.create_task(self._status_loop(stop), name="agent status"),
         ]
         log.info(
             "collecting %d symbol(s) over %d connection(s) into %s",
@@ -247,15 +252,14 @@ class CollectorService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _shutdown(self) -> CollectorStatus:
+    def _shutdown(self) -> ServiceStatus:
         # Only minutes already over are closed: the running minute is incomplete
         # and storing it would freeze a partial candle (INSERT OR IGNORE keeps
         # the first) that the next run could never correct.
         with contextlib.suppress(OperationalError):
-            self.store.close_candles()
-        if self.store.trading is not None:
-            self.store._trade_safely(self.store.trading.close)
-        self.store.close_arbitrage(everything=True)
+            self.router.close_candles()
+        self.router.close_trading()
+        self.router.close_arbitrage(everything=True)
         self.recorder.close()
         if self.news is not None:
             # Before the sync's last flush, so the news rows are committed and counted.
@@ -282,10 +286,10 @@ class CollectorService:
                 log.error("store writer failed, stopping: %s", self.writer.failed)
                 stop.set()
                 return
-            self.store.close_candles()
-            self.store.take_snapshots(feeds)
-            self.store.tick_trading()
-            self.store.close_arbitrage()
+            self.router.close_candles()
+            self.router.take_snapshots(feeds)
+            self.router.tick_trading()
+            self.router.close_arbitrage()
 
     async def _status_loop(self, stop: asyncio.Event) -> None:
         self.status()
@@ -294,16 +298,16 @@ class CollectorService:
             log.info("%s", self.status().line())
 
 
-def run_collector(
+def run_agent(
     config: EdgeConfig,
     *,
     duration_s: float | None = None,
     capture_path: Path | None = None,
     status_interval_s: float = 60.0,
     **kwargs: Any,
-) -> CollectorStatus:
-    """Build a :class:`CollectorService` and run it on a fresh event loop."""
-    service = CollectorService(
+) -> ServiceStatus:
+    """Build an :class:`AgentService` and run it on a fresh event loop."""
+    service = AgentService(
         config, capture_path=capture_path, status_interval_s=status_interval_s, **kwargs
     )
     return asyncio.run(service.run(duration_s=duration_s))

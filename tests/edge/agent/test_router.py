@@ -1,4 +1,4 @@
-"""Arbitrage opportunities seen across the agent's books land in SQLite."""
+"""The event router: arbitrage opportunities seen across the agent's books land in SQLite."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from edge.collector.sink import StoreSink
+from edge.agent.router import EventRouter
 from edge.store.writer import StoreWriter
 from shared.book import OrderBook
 from shared.clock import ManualClock
@@ -31,14 +31,14 @@ def test_an_opportunity_between_two_exchanges_is_stored_with_its_duration(
     net edge after 0.1 % taker fees on both legs."""
     clock = ManualClock(1_700_000_000 * NS)
     writer = StoreWriter(tmp_path / "edge.db", StoreConfig(commit_interval_s=0.05))
-    sink = StoreSink(writer, clock, StoreConfig())
     fee = Decimal("0.001")
-    sink.arbitrage = ArbitrageDetector(clock, {"binanceus": fee, "kraken": fee}, latency_ms=0)
+    detector = ArbitrageDetector(clock, {"binanceus": fee, "kraken": fee}, latency_ms=0)
+    router = EventRouter(writer, clock, StoreConfig(), arbitrage=detector)
 
-    sink.on_book(_book("binanceus", 6_500_000, 6_500_100, clock))  # 65000.00 / 65001.00
-    sink.on_book(_book("kraken", 6_565_000, 6_565_100, clock))  # bid 65650.00: +1 %
+    router.on_book(_book("binanceus", 6_500_000, 6_500_100, clock))  # 65000.00 / 65001.00
+    router.on_book(_book("kraken", 6_565_000, 6_565_100, clock))  # bid 65650.00: +1 %
     clock.advance_ns(3 * NS)
-    sink.on_book(_book("kraken", 6_500_000, 6_500_100, clock))  # gone
+    router.on_book(_book("kraken", 6_500_000, 6_500_100, clock))  # gone
     writer.close()
 
     rows = sqlite3.connect(tmp_path / "edge.db").execute(
@@ -56,13 +56,13 @@ def test_no_opportunity_is_stored_when_fees_eat_the_edge(tmp_path: Path) -> None
     """A 5 bps gap is less than the 20 bps both taker fees cost: nothing is recorded."""
     clock = ManualClock(1_700_000_000 * NS)
     writer = StoreWriter(tmp_path / "edge.db", StoreConfig(commit_interval_s=0.05))
-    sink = StoreSink(writer, clock, StoreConfig())
     fee = Decimal("0.001")
-    sink.arbitrage = ArbitrageDetector(clock, {"binanceus": fee, "kraken": fee}, latency_ms=0)
-    sink.on_book(_book("binanceus", 6_500_000, 6_500_100, clock))
-    sink.on_book(_book("kraken", 6_503_500, 6_503_600, clock))
+    detector = ArbitrageDetector(clock, {"binanceus": fee, "kraken": fee}, latency_ms=0)
+    router = EventRouter(writer, clock, StoreConfig(), arbitrage=detector)
+    router.on_book(_book("binanceus", 6_500_000, 6_500_100, clock))
+    router.on_book(_book("kraken", 6_503_500, 6_503_600, clock))
     clock.advance_ns(NS)
-    sink.close_arbitrage(everything=True)
+    router.close_arbitrage(everything=True)
     writer.close()
 
     count = sqlite3.connect(tmp_path / "edge.db").execute(

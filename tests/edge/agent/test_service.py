@@ -1,4 +1,4 @@
-"""The collector against a real loopback server speaking Binance's protocol.
+"""The agent's service against a real loopback server speaking Binance's protocol.
 
 Real sockets, real HTTP, a real SQLite file: the server in
 ``tests/edge/loopback.py`` serves combined-stream depth diffs and trades and the
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.collector import CollectorService, CollectorStatus
-from edge.collector.service import split_symbols
+from edge.agent import AgentService, ServiceStatus
+from edge.agent.service import split_symbols
 from edge.feeds import load_feeds
 from edge.replay import replay_files
 from edge.store.db import connect
@@ -66,13 +66,13 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
         await asyncio.sleep(0.02)
 
 
-def all_synced(service: CollectorService) -> bool:
+def all_synced(service: AgentService) -> bool:
     return all(r.feed.is_synced(s) for r in service.runners for s in r.feed.symbols)
 
 
 async def collect(
-    service: CollectorService, scenario: Callable[[], Awaitable[None]]
-) -> CollectorStatus:
+    service: AgentService, scenario: Callable[[], Awaitable[None]]
+) -> ServiceStatus:
     """Run the service while ``scenario`` plays out, then stop it cleanly."""
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop=stop))
@@ -98,10 +98,10 @@ def test_symbols_are_split_by_the_per_connection_limit() -> None:
 
 
 def test_books_sync_and_trades_candles_and_snapshots_land_in_sqlite(tmp_path: Path) -> None:
-    async def main() -> tuple[CollectorStatus, Path]:
+    async def main() -> tuple[ServiceStatus, Path]:
         # Exchange time runs 30x: a minute of trades passes every two seconds.
         async with BinanceLoopback(SYMBOLS, interval_s=0.02, time_scale=30.0) as server:
-            service = CollectorService(make_config(tmp_path, server), clock=LiveClock())
+            service = AgentService(make_config(tmp_path, server), clock=LiveClock())
 
             async def scenario() -> None:
                 await wait_for(lambda: all_synced(service))
@@ -153,10 +153,10 @@ def test_quiet_symbols_still_close_their_candle_on_the_clock(tmp_path: Path) -> 
 
     async def main() -> Path:
         async with BinanceLoopback(SYMBOLS, interval_s=0.05) as server:
-            service = CollectorService(make_config(tmp_path, server), clock=AheadClock())
+            service = AgentService(make_config(tmp_path, server), clock=AheadClock())
 
             async def scenario() -> None:
-                await wait_for(lambda: service.store.candles >= 2)
+                await wait_for(lambda: service.router.candles >= 2)
 
             await collect(service, scenario)
             return service.db_path
@@ -167,9 +167,9 @@ def test_quiet_symbols_still_close_their_candle_on_the_clock(tmp_path: Path) -> 
 
 
 def test_a_silent_socket_is_closed_and_reconnected(tmp_path: Path) -> None:
-    async def main() -> tuple[CollectorService, BinanceLoopback]:
+    async def main() -> tuple[AgentService, BinanceLoopback]:
         async with BinanceLoopback(SYMBOLS, interval_s=0.02) as server:
-            service = CollectorService(
+            service = AgentService(
                 make_config(tmp_path, server, silent_after_s=0.5), clock=LiveClock()
             )
 
@@ -194,9 +194,9 @@ def test_a_silent_socket_is_closed_and_reconnected(tmp_path: Path) -> None:
 
 
 def test_a_dropped_connection_is_reconnected_with_capped_backoff(tmp_path: Path) -> None:
-    async def main() -> tuple[CollectorService, BinanceLoopback]:
+    async def main() -> tuple[AgentService, BinanceLoopback]:
         async with BinanceLoopback(SYMBOLS, interval_s=0.02) as server:
-            service = CollectorService(make_config(tmp_path, server), clock=LiveClock())
+            service = AgentService(make_config(tmp_path, server), clock=LiveClock())
 
             async def scenario() -> None:
                 await wait_for(lambda: all_synced(service))
@@ -227,10 +227,10 @@ def test_a_dropped_connection_is_reconnected_with_capped_backoff(tmp_path: Path)
 
 
 def test_failed_snapshot_requests_are_retried_until_the_book_syncs(tmp_path: Path) -> None:
-    async def main() -> CollectorService:
+    async def main() -> AgentService:
         async with BinanceLoopback(SYMBOLS, interval_s=0.02) as server:
             server.fail_snapshots = 3
-            service = CollectorService(make_config(tmp_path, server), clock=LiveClock())
+            service = AgentService(make_config(tmp_path, server), clock=LiveClock())
 
             async def scenario() -> None:
                 await wait_for(lambda: all_synced(service))
@@ -247,9 +247,9 @@ def test_failed_snapshot_requests_are_retried_until_the_book_syncs(tmp_path: Pat
 def test_a_capture_file_replays_to_the_same_books(tmp_path: Path) -> None:
     capture = tmp_path / "session.jsonl.gz"
 
-    async def main() -> CollectorService:
+    async def main() -> AgentService:
         async with BinanceLoopback(SYMBOLS, interval_s=0.02) as server:
-            service = CollectorService(
+            service = AgentService(
                 make_config(tmp_path, server, raw_capture=True),
                 clock=LiveClock(), capture_path=capture,
             )

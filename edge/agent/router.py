@@ -1,18 +1,18 @@
-"""Where collected market data goes: the store, candles, snapshots, raw capture.
+"""Where the agent's market data goes: the store, candles, snapshots, and its subscribers.
 
-:class:`StoreSink` is shared by every connection of the agent. It runs on the
+:class:`EventRouter` is shared by every connection of the agent. It runs on the
 event loop thread only, so its builders and timers need no locks; the store
-writer it feeds is the one place rows cross to another thread.
+writer it feeds is the one place rows cross to another thread. Its subscribers,
+paper trading and the arbitrage detector, are given to it when it is built.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.capture import CaptureWriter, RecordKind
+from edge.collector.runner import STOPPING
 from edge.feeds.base import ExchangeFeed
 from edge.store.writer import StoreWriter
 from shared.book import OrderBook
@@ -31,21 +31,27 @@ ARBITRAGE_COLUMNS = (
     "max_profit", "updates",
 )
 
-log = logging.getLogger("edge.collector")
+log = logging.getLogger("edge.agent")
 
 QUIET_EVENTS = frozenset(
     {FeedEventKind.CONNECTED, FeedEventKind.SUBSCRIBED, FeedEventKind.SNAPSHOT}
 )
 """Routine events logged at INFO; everything else is worth a WARNING."""
 
-STOPPING = "agent stopping"
-"""Detail of the DISCONNECTED event of a deliberate shutdown (logged at INFO)."""
 
+class EventRouter:
+    """Trades, candles, events and periodic book snapshots into the store writer; books,
+    trades and candles on to paper trading and the arbitrage detector, when given."""
 
-class StoreSink:
-    """Trades, candles, events and periodic book snapshots into the store writer."""
-
-    def __init__(self, writer: StoreWriter, clock: Clock, config: StoreConfig) -> None:
+    def __init__(
+        self,
+        writer: StoreWriter,
+        clock: Clock,
+        config: StoreConfig,
+        *,
+        trading: PaperTrading | None = None,
+        arbitrage: ArbitrageDetector | None = None,
+    ) -> None:
         self.writer = writer
         self.clock = clock
         self.snapshot_interval_ns = int(config.snapshot_interval_s * 1e9)
@@ -58,9 +64,10 @@ class StoreSink:
         self.snapshots = 0
         self.book_updates = 0
         self.events: dict[str, int] = {}
-        self.trading: PaperTrading | None = None
-        """Paper trading fed from the same books, trades and candles, when enabled."""
-        self.arbitrage: ArbitrageDetector | None = None
+        self.trading = trading
+        """Paper trading fed from the same books, trades and candles, when enabled
+        (``None`` again once the engine failed: see :meth:`_trade_safely`)."""
+        self.arbitrage = arbitrage
         """Cross-exchange detector, when two exchanges carry the same symbol."""
         self.opportunities = 0
 
@@ -116,6 +123,11 @@ class StoreSink:
         if self.trading is not None:
             self._trade_safely(self.trading.on_time)
 
+    def close_trading(self) -> None:
+        """Paper trading's last ledger states, at shutdown (nothing once it stopped)."""
+        if self.trading is not None:
+            self._trade_safely(self.trading.close)
+
     def _trade_safely(self, handler: Callable[..., None], *args: Any) -> None:
         """Run a paper-trading handler; a failure stops trading, never collection.
 
@@ -157,48 +169,3 @@ class StoreSink:
                 self._last_snapshot[key] = now
                 self.snapshots += 1
                 self.writer.put_book_snapshot(book, now, self.snapshot_levels)
-
-
-class RawRecorder:
-    """Every raw message, sent or received, to the store and/or capture files.
-
-    The capture files use TickerML's capture format, one file per exchange, so
-    ``tickerml edge replay`` can play a collection session back bit for bit.
-    """
-
-    def __init__(
-        self, writer: StoreWriter | None, capture_path: Path | None, exchanges: list[str]
-    ) -> None:
-        self.writer = writer
-        self.files: dict[str, CaptureWriter] = {}
-        if capture_path is not None:
-            for exchange in dict.fromkeys(exchanges):
-                self.files[exchange] = CaptureWriter(
-                    capture_file(capture_path, exchange, len(set(exchanges))), exchange
-                )
-
-    @property
-    def enabled(self) -> bool:
-        return self.writer is not None or bool(self.files)
-
-    def record(
-        self, exchange: str, kind: RecordKind, url: str, ts_ns: int, data: str | bytes
-    ) -> None:
-        if self.writer is not None:
-            self.writer.put_raw(exchange, kind, url, ts_ns, data)
-        capture = self.files.get(exchange)
-        if capture is not None:
-            capture.write(kind, ts_ns, url, data)
-
-    def close(self) -> None:
-        for capture in self.files.values():
-            capture.close()
-
-
-def capture_file(path: Path, exchange: str, exchanges: int) -> Path:
-    """``path`` itself for one exchange, else ``name.<exchange>.ext`` for each."""
-    if exchanges <= 1:
-        return path
-    name = path.name
-    stem, dot, rest = name.partition(".")
-    return path.with_name(f"{stem}.{exchange}{dot}{rest}")

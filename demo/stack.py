@@ -1,14 +1,14 @@
-"""``tickerml demo``: the whole loop as far as it is built, on one machine, offline.
+"""``tickerml demo``'s stack: the whole loop as far as it is built, on one machine, offline.
 
 Today that is: the market simulator on loopback speaking Binance.US's and
 Kraken's wire protocols; a TLS mosquitto broker with certificates and an ACL made
 by ``tickerml provision broker``; the hub (``tickerml hub run``) storing what the
-agents send; and two agents — separate ``tickerml edge collect`` processes, each
+agents send; and two agents — separate ``tickerml edge run`` processes, each
 with its own config, certificate and SQLite file — keeping exact books, trades,
 candles and snapshots, paper trading several strategies side by side against
 those books, and streaming every row to the hub. Both agents also harvest crypto
 news every few seconds from two RSS feeds that a loopback server in this process
-publishes and grows as the demo runs (:mod:`edge.news_demo_server`, with ETags, so a
+publishes and grows as the demo runs (:mod:`demo.news_server`, with ETags, so a
 harvest that finds nothing new gets 304), and score each headline: their Ollama
 host is a closed loopback port, so the scorer falls back to the built-in one, as
 it does on an agent whose LLM is down. Midway the hub sends commands (a resync of a
@@ -21,12 +21,12 @@ summarised, and so is the news: articles, scores by scorer, a few headlines, and
 the hourly roll-up when an hour closed during the run.
 
 Every part runs as the operator would run it, as a subprocess of ``tickerml``;
-the demo reads the hub's store with plain sqlite3, never through the hub's code.
+the demo watches the hub's store through the hub's own read API
+(:class:`hub.store.HubStore`, opened read-only) and reports with :mod:`demo.report`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import getpass
 import json
@@ -44,20 +44,12 @@ import click
 import yaml
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
-from edge.demo_report import (
-    TABLES,
-    NewsDemo,
-    hub_view,
-    news_counts,
-    print_summary,
-    sync_check,
-    table_counts,
-)
-from edge.news_demo_server import NewsFeedServer
-from edge.simulator.server import SimulatorServer, SimulatorUrls
+from demo.news_server import NewsFeedServer
+from demo.report import NewsDemo, live_view, print_summary, sync_check
+from edge.simulator.server import SimulatorUrls
+from edge.simulator.thread import SimulatorThread
+from hub.store.store import HubStore
 from provisioning.broker import Broker, free_port, mosquitto_binary
 from shared.config.simulator import SimulatorConfig
 
@@ -128,7 +120,7 @@ def _terminate(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
 class HubStack:
     """The demo's broker and hub: TLS identities from ``tickerml provision broker``,
     mosquitto on a free loopback port, and ``tickerml hub run`` storing into
-    ``<root>/hub/hub.db``."""
+    ``<root>/hub/hub.db``, which :attr:`store` reads (read-only) once the hub is up."""
 
     def __init__(self, root: Path, agent_ids: list[str]) -> None:
         self.root = root.resolve()
@@ -141,6 +133,7 @@ class HubStack:
         self.port = free_port()
         self.broker: Broker | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self.store: HubStore | None = None
 
     def start(self) -> None:
         """Provision, start mosquitto, start the hub and wait until it is connected."""
@@ -184,6 +177,8 @@ class HubStack:
                     + self.log.read_text(errors="replace")[-2000:]
                 )
             time.sleep(0.1)
+        # Connected, the hub has created and migrated its store.
+        self.store = HubStore(self.db, readonly=True)
 
     def agent_sync(self, agent_id: str) -> dict[str, Any]:
         """The ``sync:`` section of an agent: its provisioned ``mqtt:`` and quick timers."""
@@ -213,6 +208,8 @@ class HubStack:
             _terminate(self.process)
         if self.broker is not None:
             self.broker.stop()
+        if self.store is not None:
+            self.store.close()
 
 
 class CommandScript:
@@ -246,47 +243,6 @@ class CommandScript:
             except (OSError, subprocess.SubprocessError) as exc:
                 answer = f"not sent: {exc}"
             self.lines[-1] = f"{asked}  =>  {answer}"
-
-
-class SimulatorThread:
-    """The simulator on its own event loop in a daemon thread."""
-
-    def __init__(self, config: SimulatorConfig) -> None:
-        self.config = config
-        self.urls: SimulatorUrls | None = None
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="simulator", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as exc:  # reported to the main thread, which stops the demo
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        async with SimulatorServer(self.config) as sim:
-            self.urls = sim.urls
-            self._ready.set()
-            await self._stop.wait()
-
-    def start(self) -> SimulatorUrls:
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None or self.urls is None:
-            raise click.ClickException(f"the simulator did not start: {self._error}")
-        return self.urls
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread.ident is not None:
-            self._thread.join(10)
 
 
 def _news_config(news: NewsDemo) -> dict[str, Any]:
@@ -331,72 +287,17 @@ def _agent_config(
     }
 
 
-def _view(
-    agents: list[dict[str, Any]], hub: HubStack, script: CommandScript, elapsed: float,
-    duration: float,
-) -> Group:
-    collect = Table(title=f"TickerML demo — {elapsed:.0f}/{duration:.0f} s (paper trading only)")
-    collect.add_column("agent")
-    collect.add_column("exchange")
-    for name in ("trades", "candles", "snapshots", "events"):
-        collect.add_column(name, justify="right")
-    collect.add_column("last snapshot bid / ask")
-    sync = Table(title="sync to the hub (backlog and books: the agent's last status)")
-    sync.add_column("agent")
-    for name in ("link", "rows at hub", "rows stored", "backlog", "books synced"):
-        sync.add_column(name, justify="right")
-    news = Table(title=f"news: harvest, score, roll up every {NEWS_INTERVAL_S:.0f} s")
-    news.add_column("agent")
-    for name in ("articles", "scored", "built-in rows", "LLM rows", "hourly rows"):
-        news.add_column(name, justify="right")
-    for agent in agents:
-        counts = table_counts(agent["db"])
-        collect.add_row(
-            agent["agent_id"],
-            agent["exchange"],
-            *(f"{counts.get(t, 0):,}" for t in TABLES),
-            counts.get("last_book", "-"),
-        )
-        at_hub = hub_view(hub.db, agent["agent_id"])
-        sync.add_row(
-            agent["agent_id"], at_hub.get("state", "-"), f"{at_hub.get('rows', 0):,}",
-            f"{counts.get('synced_rows', 0):,}", at_hub.get("backlog", "-"),
-            at_hub.get("books", "-"),
-        )
-        stored = news_counts(agent["db"])
-        news.add_row(agent["agent_id"], *(f"{stored.get(key, 0):,}" for key in
-                                          ("articles", "scored", "builtin", "llm", "hourly")))
-    return Group(collect, sync, news, *(Text(line) for line in script.lines))
-
-
-@click.command(name="demo")
-@click.option(
-    "--duration",
-    type=float,
-    default=45.0,
-    show_default=True,
-    help="Seconds the agents collect before the summary.",
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("var/demo"),
-    show_default=True,
-    help="Where the configs, certificates, databases and logs go.",
-)
-@click.option("--seed", type=int, default=7, show_default=True, help="Simulator seed.")
-def demo_command(duration: float, data_dir: Path, seed: int) -> None:
-    """Run the whole loop offline: the market simulator, a TLS MQTT broker, the hub and
-    two agents (Binance.US and Kraken wire formats) collecting exact books, trades and
-    candles into SQLite, paper trading and syncing every row to the hub; midway the hub
-    sends commands. Ends comparing each agent's tables with the hub's copy, replaying
-    the captures (every Kraken checksum verified) and summarising the paper ledgers."""
-    console = Console()
+def run_demo(console: Console, duration: float, data_dir: Path, seed: int) -> None:
+    """Start the simulator, the broker, the hub and the agents, run them for ``duration``
+    seconds with the live view on ``console``, drain the agents, stop everything, print
+    the summary; a ClickException when a part fails or the hub's copy differs."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
     hub = HubStack(data_dir, [spec["agent_id"] for spec in AGENTS])
-    sim = SimulatorThread(SimulatorConfig(host="127.0.0.1", port=0, seed=seed, symbols=SIM_SYMBOLS))
+    sim = SimulatorThread(
+        SimulatorConfig(host="127.0.0.1", port=0, seed=seed, symbols=SIM_SYMBOLS)
+    )
     script = CommandScript(hub)
     feeds = NewsFeedServer()
     # A free port nobody listens on: the honest stand-in for a Pi whose Ollama is down.
@@ -419,16 +320,19 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
             procs.append(agent["process"])
             console.print(f"agent {spec['agent_id']}: {_shown(agent['cmd'])}")
         start = time.monotonic()
-        with Live(_view(agents, hub, script, 0, duration), console=console,
-                  refresh_per_second=1) as live:
+
+        def view(elapsed: float) -> Group:
+            return live_view(agents, hub.store, script.lines, elapsed, duration, NEWS_INTERVAL_S)
+
+        with Live(view(0), console=console, refresh_per_second=1) as live:
             while any(p.poll() is None for p in procs):
                 time.sleep(1)
                 elapsed = time.monotonic() - start
                 if not script.started and elapsed >= duration * COMMANDS_AT:
                     script.start()
-                live.update(_view(agents, hub, script, elapsed, duration))
+                live.update(view(elapsed))
             script.join(30)
-            live.update(_view(agents, hub, script, time.monotonic() - start, duration))
+            live.update(view(time.monotonic() - start))
         if not console.is_terminal:
             console.line()  # Live leaves the cursor at the end of its last line there
         for agent in agents:
@@ -438,7 +342,8 @@ def demo_command(duration: float, data_dir: Path, seed: int) -> None:
                     f"{agent['config'].parent / 'stderr.log'}"
                 )
         _drain(console, agents)
-        checks = sync_check(agents, hub.db)
+        assert hub.store is not None  # set by hub.start()
+        checks = sync_check(agents, hub.store)
     finally:
         for proc in procs:
             _terminate(proc)
@@ -457,7 +362,7 @@ def _start_agent(
     spec: dict[str, Any], urls: SimulatorUrls, data_dir: Path, hub: HubStack, duration: float,
     news: NewsDemo,
 ) -> dict[str, Any]:
-    """Write an agent's config and start ``tickerml edge collect`` on it."""
+    """Write an agent's config and start ``tickerml edge run`` on it."""
     agent_dir = data_dir / spec["agent_id"]
     agent_dir.mkdir()
     config_path = agent_dir / "edge.yaml"
@@ -465,7 +370,7 @@ def _start_agent(
     config["sync"] = hub.agent_sync(spec["agent_id"])
     config_path.write_text(yaml.safe_dump(config))
     capture = agent_dir / "capture.jsonl"
-    cmd = _cli("edge", "collect", "-c", str(config_path), "--duration", str(duration),
+    cmd = _cli("edge", "run", "-c", str(config_path), "--duration", str(duration),
                "--capture", str(capture))
     return {
         **spec, "db": agent_dir / "edge.db", "capture": capture, "config": config_path,

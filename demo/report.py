@@ -1,14 +1,13 @@
-"""What the demo reads back from the agents' and the hub's SQLite files, and the
-summary it prints at the end.
+"""What the demo reads back from the agents' and the hub's SQLite files, its live
+view, and the summary it prints at the end.
 
-Plain sqlite3 on read-only connections: the demo is an edge module and never
-imports the hub's code, so the hub's store is read by its documented layout (one
-table per synced table, keyed on agent and local id; ``agents`` for statuses).
+The hub's store is read through the hub's own API (:class:`hub.store.HubStore`, a
+read-only one beside the running hub); each agent's database with plain sqlite3 on
+read-only connections, by the layout the agent syncs (``shared.sync.tables``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -16,15 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from edge.news_demo_server import FEEDS, NewsFeedServer
+from demo.news_server import FEEDS, NewsFeedServer
 from edge.replay import replay_files, report_rows
+from hub.store.store import HubStore
 from shared.sync.digest import rows_digest
-from shared.sync.messages import AgentStatus
 from shared.sync.tables import TABLES as SYNCED
 
 TABLES = ("trades", "candles_1m", "book_snapshots", "feed_events")
@@ -52,11 +51,10 @@ def read_only(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
 
 
-def count(conn: sqlite3.Connection, table: str, agent_id: str | None = None) -> int:
-    """Rows of ``table`` (of one agent in the hub's store); 0 when it does not exist."""
-    where, args = ("WHERE agent_id = ?", (agent_id,)) if agent_id else ("", ())
+def count(conn: sqlite3.Connection, table: str) -> int:
+    """Rows of an agent's ``table``; 0 when it does not exist."""
     try:
-        return int(conn.execute(f"SELECT count(*) FROM {table} {where}", args).fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
     except sqlite3.OperationalError:
         return 0
 
@@ -102,69 +100,95 @@ def news_counts(db: Path) -> dict[str, int]:
         return {}
 
 
-def hub_view(db: Path, agent_id: str) -> dict[str, Any]:
+def hub_view(store: HubStore | None, agent_id: str) -> dict[str, Any]:
     """What the hub's store says of an agent: rows held, its state, and from its
-    last status its backlog and books."""
-    if not db.exists():
+    last status its backlog and books; empty while there is no store to read."""
+    if store is None:
         return {}
     try:
-        conn = read_only(db)
-        try:
-            found = conn.execute(
-                "SELECT state, status_json FROM agents WHERE agent_id = ?", (agent_id,)
-            ).fetchone()
-            rows = sum(count(conn, table, agent_id) for table in SYNCED)
-        finally:
-            conn.close()
+        found = store.agent(agent_id)
+        rows = sum(store.row_counts(agent_id).values())
     except sqlite3.Error:
         return {}
-    out: dict[str, Any] = {"rows": rows, "state": found[0] if found else "-"}
-    if found and found[1]:
-        with contextlib.suppress(ValidationError):
-            status = AgentStatus.model_validate_json(found[1])
-            out["backlog"] = f"{sum(b.rows for b in status.backlog.values()):,}"
-            out["books"] = f"{sum(f.synced for f in status.feeds)}/{len(status.feeds)}"
+    out: dict[str, Any] = {"rows": rows, "state": found.state if found else "-"}
+    # A status the hub could not read (an older contract) leaves only the state.
+    status = found.status if found else None
+    if status is not None:
+        out["backlog"] = f"{sum(b.rows for b in status.backlog.values()):,}"
+        out["books"] = f"{sum(f.synced for f in status.feeds)}/{len(status.feeds)}"
     return out
 
 
-def sync_check(agents: list[dict[str, Any]], hub_db: Path) -> list[dict[str, Any]]:
+def sync_check(agents: list[dict[str, Any]], store: HubStore) -> list[dict[str, Any]]:
     """Per agent and synced table: rows at the edge and at the hub, and whether their
     contents are the same (:func:`shared.sync.digest.rows_digest` on both sides)."""
     empty = rows_digest(())
     checks = []
-    hub_conn = read_only(hub_db)
-    try:
-        for agent in agents:
-            edge_conn = read_only(agent["db"])
-            try:
-                for name, table in SYNCED.items():
-                    edge = _digest(edge_conn, f"SELECT {', '.join(table.columns)} FROM {name} "
-                                   "ORDER BY id", (), empty)
-                    at_hub = _digest(
-                        hub_conn, f"SELECT local_id, {', '.join(table.data_columns)} FROM {name} "
-                        "WHERE agent_id = ? ORDER BY local_id", (agent["agent_id"],), empty,
-                    )
-                    checks.append({
-                        "agent": agent["agent_id"], "table": name, "edge_rows": edge[0],
-                        "hub_rows": at_hub[0], "match": edge == at_hub,
-                    })
-            finally:
-                edge_conn.close()
-    finally:
-        hub_conn.close()
+    for agent in agents:
+        edge_conn = read_only(agent["db"])
+        try:
+            for name, table in SYNCED.items():
+                edge = _edge_digest(edge_conn, name, table.columns, empty)
+                at_hub = store.table_digest(name, agent["agent_id"])
+                checks.append({
+                    "agent": agent["agent_id"], "table": name, "edge_rows": edge[0],
+                    "hub_rows": at_hub[0], "match": edge == at_hub,
+                })
+        finally:
+            edge_conn.close()
     return checks
 
 
-def _digest(
-    conn: sqlite3.Connection, sql: str, args: tuple[str, ...], empty: tuple[int, str]
+def _edge_digest(
+    conn: sqlite3.Connection, table: str, columns: tuple[str, ...], empty: tuple[int, str]
 ) -> tuple[int, str]:
-    """The digest of a query's rows; a table this side does not have holds no rows."""
+    """The digest of an agent's rows of ``table``; a table it does not have holds none."""
     try:
-        return rows_digest(conn.execute(sql, args))
+        return rows_digest(conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY id"))
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
             raise
         return empty
+
+
+def live_view(
+    agents: list[dict[str, Any]], store: HubStore | None, lines: list[str], elapsed: float,
+    duration: float, news_interval_s: float,
+) -> Group:
+    """The demo's screen while it runs: per agent what it stored, what the hub holds of
+    it, its news so far; then the hub's commands (``lines``) and their answers."""
+    collect = Table(title=f"TickerML demo — {elapsed:.0f}/{duration:.0f} s (paper trading only)")
+    collect.add_column("agent")
+    collect.add_column("exchange")
+    for name in ("trades", "candles", "snapshots", "events"):
+        collect.add_column(name, justify="right")
+    collect.add_column("last snapshot bid / ask")
+    sync = Table(title="sync to the hub (backlog and books: the agent's last status)")
+    sync.add_column("agent")
+    for name in ("link", "rows at hub", "rows stored", "backlog", "books synced"):
+        sync.add_column(name, justify="right")
+    news = Table(title=f"news: harvest, score, roll up every {news_interval_s:.0f} s")
+    news.add_column("agent")
+    for name in ("articles", "scored", "built-in rows", "LLM rows", "hourly rows"):
+        news.add_column(name, justify="right")
+    for agent in agents:
+        counts = table_counts(agent["db"])
+        collect.add_row(
+            agent["agent_id"],
+            agent["exchange"],
+            *(f"{counts.get(t, 0):,}" for t in TABLES),
+            counts.get("last_book", "-"),
+        )
+        at_hub = hub_view(store, agent["agent_id"])
+        sync.add_row(
+            agent["agent_id"], at_hub.get("state", "-"), f"{at_hub.get('rows', 0):,}",
+            f"{counts.get('synced_rows', 0):,}", at_hub.get("backlog", "-"),
+            at_hub.get("books", "-"),
+        )
+        stored = news_counts(agent["db"])
+        news.add_row(agent["agent_id"], *(f"{stored.get(key, 0):,}" for key in
+                                          ("articles", "scored", "builtin", "llm", "hourly")))
+    return Group(collect, sync, news, *(Text(line) for line in lines))
 
 
 def print_summary(

@@ -1,7 +1,7 @@
-"""What the hub may ask of a running collector, and the feed health it reports.
+"""What the hub may ask of a running agent, and the feed health it reports.
 
 The sync client calls these from its own thread; everything that touches feeds,
-books or strategies is handed to the collector's event loop and waited for
+books or strategies is handed to the agent's event loop and waited for
 briefly, so the loop's objects are only ever changed by the loop.
 """
 
@@ -16,7 +16,7 @@ from edge.sync.commands import CommandHandlers, CommandRefused
 from shared.sync.messages import FeedHealth
 
 if TYPE_CHECKING:
-    from edge.collector.service import CollectorService
+    from edge.agent.service import AgentService
 
 T = TypeVar("T")
 
@@ -24,9 +24,9 @@ LOOP_TIMEOUT_S = 5.0
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop, work: Callable[[], T]) -> T:
-    """Run ``work`` on the collector's loop and return what it returned (or raised)."""
+    """Run ``work`` on the agent's loop and return what it returned (or raised)."""
     if loop.is_closed() or not loop.is_running():
-        raise CommandRefused("the collector is not running")
+        raise CommandRefused("the agent is not running")
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def run() -> None:
@@ -39,8 +39,8 @@ def _in_loop(loop: asyncio.AbstractEventLoop, work: Callable[[], T]) -> T:
     return future.result(LOOP_TIMEOUT_S)
 
 
-def collector_handlers(
-    service: CollectorService, loop: asyncio.AbstractEventLoop
+def agent_handlers(
+    service: AgentService, loop: asyncio.AbstractEventLoop
 ) -> CommandHandlers:
     """The sync's command handlers for ``service`` running on ``loop``."""
 
@@ -80,7 +80,7 @@ def collector_handlers(
     )
 
 
-def feed_health(service: CollectorService) -> list[FeedHealth]:
+def feed_health(service: AgentService) -> list[FeedHealth]:
     """Per exchange and symbol: whether the book is synced and when it last changed."""
     out = []
     for runner in service.runners:

@@ -1,0 +1,5 @@
+"""The agent's process, ``tickerml edge run``: feeds, store, paper trading, news, sync."""
+
+from edge.agent.service import AgentService, ServiceStatus, run_agent
+
+__all__ = ["AgentService", "ServiceStatus", "run_agent"]
