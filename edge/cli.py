@@ -11,22 +11,15 @@ from pathlib import Path
 
 import click
 
+from shared.cli_options import config_option
 from shared.config.base import load_config
 from shared.config.edge import EdgeConfig
 
-CONFIG_OPTION = click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    default=Path("edge.yaml"),
-    show_default=True,
-    help="Edge config file (see config/edge.example.yaml).",
-)
+CONFIG_OPTION = config_option("edge")
 
 
 def load_edge_config(config_file: Path) -> EdgeConfig:
-    """Load and validate the edge config (errors name the file and key path)."""
+    """The edge config through the one loader (errors name the file and key path)."""
     return load_config(EdgeConfig, config_file)
 
 
@@ -248,12 +241,8 @@ def stats_command(config_file: Path, as_json: bool) -> None:
 
 
 @edge_group.command(name="simulate")
-@click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    default=None,
+@config_option(
+    "edge", required=False,
     help="Edge config file whose `simulator:` section to use (default: built-in defaults).",
 )
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")

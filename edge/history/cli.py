@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from edge.history.formats import FORMAT_NAMES
+from shared.cli_options import TIME, TIME_HELP, config_option
 from shared.config.base import load_config
 from shared.config.edge import EdgeConfig
 
@@ -27,30 +28,7 @@ if TYPE_CHECKING:
     from edge.history.backfill import BackfillReport
     from edge.history.importer import ImportReport
 
-_CONFIG = click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    default=Path("edge.yaml"),
-    show_default=True,
-    help="Edge config file (see config/edge.example.yaml).",
-)
-
-
-def _parse_time_ms(value: str | None, option: str) -> int | None:
-    """``--since``/``--until``: ISO date or time (UTC unless an offset is given) or epoch."""
-    if value is None:
-        return None
-    from edge.history.formats import parse_time_ns
-
-    try:
-        return parse_time_ns(value) // 1_000_000
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: use a date (2024-03-01), a time (2024-03-01T12:00) or epoch ms",
-            param_hint=option,
-        ) from None
+_CONFIG = config_option("edge")
 
 
 @contextmanager
@@ -139,15 +117,16 @@ def _print_markets(rows: list[dict[str, object]]) -> None:
 @_CONFIG
 @click.option("--exchange", "exchange_name", help="Only this exchange (default: all configured).")
 @click.option("--symbol", help="Only this unified symbol, e.g. BTC/USDT (default: all).")
-@click.option("--since", help="First minute (UTC date/time or epoch ms; default: "
+@click.option("--since", type=TIME, help=f"First minute ({TIME_HELP}; default: "
               "history.backfill_default_days ago).")
-@click.option("--until", help="End, exclusive (default: the current minute).")
+@click.option("--until", type=TIME, help=f"End, exclusive ({TIME_HELP}; default: the current "
+              "minute).")
 def backfill_command(
     config_file: Path,
     exchange_name: str | None,
     symbol: str | None,
-    since: str | None,
-    until: str | None,
+    since: int | None,
+    until: int | None,
 ) -> None:
     """Backfill 1-minute candles over ccxt REST (fetch_ohlcv) into the agent's
     database. Resumes from the last stored minute; missing minutes are re-fetched
@@ -170,9 +149,10 @@ def backfill_command(
         targets = [(exchange_name, symbol)]
     if not targets:
         raise click.ClickException(f"{config_file}: nothing to backfill for those options")
-    until_ms = _parse_time_ms(until, "--until") or time.time_ns() // 1_000_000
-    since_ms = _parse_time_ms(since, "--since")
-    if since_ms is None:
+    until_ms = (until if until is not None else time.time_ns()) // 1_000_000
+    if since is not None:
+        since_ms = since // 1_000_000
+    else:
         since_ms = until_ms - int(history.backfill_default_days * 86_400_000)
     conn = open_store(database_path(config.data_dir, config.store))
     backoff = BackoffConfig(

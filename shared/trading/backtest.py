@@ -26,15 +26,10 @@ equity after all events up to and including *t*. It starts at ``start_ns``
 with the starting balances and ends at the first grid time at or after the
 last event, so its last value is the final equity.
 
-A backtest can also be driven from outside, which is what an RL environment or
-a walk-forward stands on: :meth:`Backtest.load` the events, then
-:meth:`~Backtest.step` (one event) or :meth:`~Backtest.step_until` (every event
-up to a time) as often as wanted, and :meth:`~Backtest.result` to finish.
-:meth:`~Backtest.run` is that same loop with nothing in between, so a run
-driven step by step gives the same fills as a run straight through. Strategies
-read features through their context's ``features`` hook; a backtest given a
-:class:`~shared.trading.context.FeatureProvider` asks it at the time of the
-event being handled, never later.
+A backtest can also be driven from outside (what an RL environment or a
+walk-forward stands on): :meth:`Backtest.load`, then :meth:`~Backtest.step` or
+:meth:`~Backtest.step_until` as often as wanted, then :meth:`~Backtest.result`.
+:meth:`~Backtest.run` is the same loop with nothing in between.
 """
 
 from __future__ import annotations
@@ -179,8 +174,7 @@ class BacktestResult:
 
 
 Steps = Generator["Event | None", "int | None", None]
-"""The replay in progress: sent a time limit (or None), yields the event it
-handled, or None for an event held back as later than the limit."""
+"""The replay in progress (see :meth:`Backtest._replay`)."""
 
 
 class Backtest:
