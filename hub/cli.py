@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import click
 from pydantic import ValidationError
 
+from shared.cli_options import config_option
 from shared.config.base import load_config
 from shared.config.hub import HubConfig
 from shared.logs import setup_logging
@@ -23,19 +24,11 @@ from shared.sync.messages import COMMAND_KINDS, CommandKind
 if TYPE_CHECKING:
     from hub.store.store import HubStore
 
-CONFIG_OPTION = click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    default=Path("hub.yaml"),
-    show_default=True,
-    help="Hub config file (see config/hub.example.yaml).",
-)
+CONFIG_OPTION = config_option("hub")
 
 
 def load_hub_config(config_file: Path) -> HubConfig:
-    """Load and validate the hub config (errors name the file and key path)."""
+    """The hub config through the one loader (errors name the file and key path)."""
     return load_config(HubConfig, config_file)
 
 

@@ -9,9 +9,8 @@ what came out.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -19,28 +18,12 @@ from typing import Any
 import click
 import yaml
 
+from shared.cli_options import TIME, TIME_END, TIME_HELP, config_option
 from shared.errors import ConfigError, OperationalError
 
-DATE_HELP = "UTC date (2023-03-01) or time (2023-03-01T12:00[:00][Z])."
 
-
-def parse_time(text: str, option: str, *, end: bool = False) -> int:
-    """Nanoseconds since the epoch; a bare date given to ``--to`` means the end of that day."""
-    value = text.strip()
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-            if end:
-                return int((day + timedelta(days=1)).timestamp()) * 1_000_000_000 - 1
-            return int(day.timestamp()) * 1_000_000_000
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a date or time ({DATE_HELP})", param_hint=option
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000) * 1_000
+def _day(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d")
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
@@ -73,9 +56,9 @@ def _decimal(text: str, option: str) -> Decimal:
               "the config's trading.strategies; repeat to run several side by side.")
 @click.option("--symbol", required=True, help="Unified symbol, e.g. BTC/USDT.")
 @click.option("--exchange", required=True, help="Exchange name as stored, e.g. binanceus.")
-@click.option("--from", "start", required=True, help=f"Start, {DATE_HELP}")
-@click.option("--to", "end", required=True,
-              help=f"End (a bare date: the end of that day), {DATE_HELP}")
+@click.option("--from", "start_ns", type=TIME, required=True, help=f"Start: {TIME_HELP}.")
+@click.option("--to", "end_ns", type=TIME_END, required=True,
+              help=f"End (a bare date: the end of that day): {TIME_HELP}.")
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Edge or hub store (SQLite) to read; default: the config's store.")
 @click.option("--agent", default=None,
@@ -88,8 +71,10 @@ def _decimal(text: str, option: str) -> Decimal:
               help="Market-metadata cache (tick, lot, fees) to read; default: -c's "
               "history.metadata_cache for an agent database, else the markets folder beside "
               "the store (a hub's data_dir/markets, filled by hub import-db).")
-@click.option("-c", "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Edge config: its store, trading.strategies/broker/risk and market metadata.")
+@config_option(
+    "edge", required=False,
+    help="Edge config: its store, trading.strategies/broker/risk and market metadata.",
+)
 @click.option("--capture", "captures", multiple=True, type=click.Path(path_type=Path),
               help="Capture files to replay instead of the store's raw messages (repeatable).")
 @click.option("--source", type=click.Choice(["auto", "raw", "snapshots", "candles"]),
@@ -108,7 +93,7 @@ def _decimal(text: str, option: str) -> Decimal:
               "(default: backtests/<exchange>_<symbol>_<from>_<to>).")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG (and the plot in the HTML).")
 def backtest_command(
-    strategies: tuple[str, ...], symbol: str, exchange: str, start: str, end: str,
+    strategies: tuple[str, ...], symbol: str, exchange: str, start_ns: int, end_ns: int,
     db_path: Path | None, agent: str | None, metadata_dir: Path | None,
     config_file: Path | None, captures: tuple[Path, ...], source: str, params: tuple[str, ...],
     balance: str, fee: str | None, slippage_bps: float | None, as_json: bool,
@@ -132,10 +117,8 @@ def backtest_command(
     from shared import readers
     from shared.trading.backtest import Backtest, merge_events
 
-    start_ns = parse_time(start, "--from")
-    end_ns = parse_time(end, "--to", end=True)
     if end_ns <= start_ns:
-        raise click.BadParameter(f"{end!r} is not after {start!r}", param_hint="--to")
+        raise click.BadParameter("the end is not after the start (--from)", param_hint="--to")
     config, store = _resolve_store(config_file, db_path, captures)
     conn = _open_readonly(store) if store is not None else None
     where = f"{store or 'captures'} {exchange}:{symbol}"
@@ -209,7 +192,7 @@ def backtest_command(
     if result.events == 0:
         meta.notes.append("No events in the window: the figures describe an idle portfolio.")
     if out_dir is None:
-        stamp = f"{start[:10]}_{end[:10]}"
+        stamp = f"{_day(start_ns)}_{_day(end_ns)}"
         out_dir = Path("backtests") / f"{exchange}_{symbol.replace('/', '-')}_{stamp}"
     files = write_reports(out_dir, result, meta, plot=not no_plot)
     if as_json:

@@ -21,8 +21,9 @@ from edge.replay import replay_exchange
 from edge.store.db import connect, open_store
 from edge.store.writer import StoreWriter
 from edge.trading import sources
-from edge.trading.cli import _backtest_config, parse_time
+from edge.trading.cli import _backtest_config
 from shared import readers
+from shared.cli_options import TIME, TIME_END
 from shared.clock import ManualClock
 from shared.config.store import StoreConfig
 from shared.trading.backtest import BOOK, Backtest
@@ -98,7 +99,7 @@ def test_a_candle_backtest_prints_its_figures_and_writes_png_and_html(
     )
     # The command's figures are the library's figures for the same store and window.
     conn = connect(store, readonly=True)
-    start, end = parse_time(FROM, "--from"), parse_time(TO, "--to", end=True)
+    start, end = TIME.convert(FROM, None, None), TIME_END.convert(TO, None, None)
     events = sources.store_events(conn, "candles", "binanceus", "BTC/USDT", start, end)
     config, _ = _backtest_config(
         None, conn, ("trend",), "binanceus", "BTC/USDT", start, end, candle_mode=True,
