@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from edge.sync.commands import CommandHandlers, CommandRefused
 from shared.sync.messages import FeedHealth
 
 if TYPE_CHECKING:
-    from edge.agent.service import AgentService
+    from edge.collector.runner import ConnectionRunner
+    from edge.trading.live import PaperTrading
 
 T = TypeVar("T")
 
@@ -40,27 +41,29 @@ def _in_loop(loop: asyncio.AbstractEventLoop, work: Callable[[], T]) -> T:
 
 
 def agent_handlers(
-    service: AgentService, loop: asyncio.AbstractEventLoop
+    runners: Sequence[ConnectionRunner],
+    paper: PaperTrading | None,
+    loop: asyncio.AbstractEventLoop,
 ) -> CommandHandlers:
-    """The sync's command handlers for ``service`` running on ``loop``."""
+    """The sync's command handlers for an agent's ``runners`` and ``paper`` trading,
+    which live on ``loop``."""
 
     def resync(symbol: str, exchange: str | None) -> str:
-        runners = [
-            r for r in service.runners
+        keeping = [
+            r for r in runners
             if symbol in r.feed.symbols and exchange in (None, r.exchange)
         ]
-        if not runners:
+        if not keeping:
             where = f" on {exchange}" if exchange else ""
             raise CommandRefused(f"this agent keeps no book of {symbol!r}{where}")
 
         def run() -> str:
-            for runner in runners:
+            for runner in keeping:
                 runner.feed.resync(symbol, "requested by the hub")
-            return f"resyncing {symbol} on {', '.join(r.label for r in runners)}"
+            return f"resyncing {symbol} on {', '.join(r.label for r in keeping)}"
 
         return _in_loop(loop, run)
 
-    paper = service.paper
     if paper is None:
         return CommandHandlers(
             resync=resync, trading_refusal="paper trading is disabled on this agent"
@@ -80,10 +83,10 @@ def agent_handlers(
     )
 
 
-def feed_health(service: AgentService) -> list[FeedHealth]:
+def feed_health(runners: Sequence[ConnectionRunner]) -> list[FeedHealth]:
     """Per exchange and symbol: whether the book is synced and when it last changed."""
     out = []
-    for runner in service.runners:
+    for runner in runners:
         for symbol in list(runner.feed.symbols):
             book = runner.feed.books.get(symbol)
             out.append(

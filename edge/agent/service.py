@@ -192,7 +192,8 @@ class AgentService:
             try:
                 self.sync = SyncClient(
                     self.config, self.writer, self.db_path, self.clock,
-                    commands=agent_handlers(self, loop), health=lambda: feed_health(self),
+                    commands=agent_handlers(self.runners, self.paper, loop),
+                    health=lambda: feed_health(self.runners),
                 )
             except BaseException:
                 if self.news is not None:

@@ -171,7 +171,7 @@ def test_pause_and_resume_trading_stop_every_strategy_and_bring_back_only_those(
     engine.paused.add("trend")
 
     async def main() -> list[object]:
-        handlers = agent_handlers(service, asyncio.get_running_loop())
+        handlers = agent_handlers(service.runners, service.paper, asyncio.get_running_loop())
         assert handlers.pause_trading and handlers.resume_trading and handlers.trading_paused
         seen: list[object] = [await asyncio.to_thread(handlers.pause_trading)]
         seen += [set(engine.paused), handlers.trading_paused()]
