@@ -39,6 +39,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.store.db import connect, migrate
+from shared.readers import agent_epoch
 from shared.sync.codec import encode_batch
 from shared.sync.messages import BatchHeader
 from shared.sync.tables import TABLES
@@ -74,6 +75,8 @@ def backlog_payloads(db: Path, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[i
     table = TABLES["trades"]
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
+        epoch = agent_epoch(conn)
+        (newest,) = conn.execute("SELECT coalesce(max(id), 1) FROM trades").fetchone()
         last = 0
         while True:
             rows = conn.execute(
@@ -85,7 +88,7 @@ def backlog_payloads(db: Path, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[i
             header = BatchHeader(
                 agent_id=AGENT, table="trades", columns=table.columns, first_id=rows[0][0],
                 last_id=rows[-1][0], rows=len(rows), created_ns=time.time_ns(),
-                sent_ns=time.time_ns(),
+                sent_ns=time.time_ns(), epoch=epoch, table_last_id=newest,
             )
             last = rows[-1][0]
             yield len(rows), encode_batch(header, rows)
@@ -348,7 +351,8 @@ def steady_lag(root: Path, port: int, duration_s: float = 30.0) -> LagResult:
         for table, column in (("trades", "ts_recv_ns"), ("book_snapshots", "ts_ns")):
             found = conn.execute(
                 f"SELECT b.committed_ns - t.{column} FROM ingest_batches b JOIN {table} t "
-                "ON t.agent_id = b.agent_id AND t.local_id BETWEEN b.first_id AND b.last_id "
+                "ON t.agent_id = b.agent_id AND t.epoch = b.epoch "
+                "AND t.local_id BETWEEN b.first_id AND b.last_id "
                 "WHERE b.agent_id = 'pi-steady' AND b.table_name = ? AND b.rows_new > 0",
                 (table,),
             ).fetchall()

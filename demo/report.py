@@ -23,7 +23,9 @@ from rich.text import Text
 from demo.news_server import FEEDS, NewsFeedServer
 from edge.replay import replay_files, report_rows
 from hub.store.store import HubStore
+from shared.readers import agent_epoch
 from shared.sync.digest import rows_digest
+from shared.sync.tables import LEGACY_EPOCH
 from shared.sync.tables import TABLES as SYNCED
 
 TABLES = ("trades", "candles_1m", "book_snapshots", "feed_events")
@@ -121,15 +123,18 @@ def hub_view(store: HubStore | None, agent_id: str) -> dict[str, Any]:
 
 def sync_check(agents: list[dict[str, Any]], store: HubStore) -> list[dict[str, Any]]:
     """Per agent and synced table: rows at the edge and at the hub, and whether their
-    contents are the same (:func:`shared.sync.digest.rows_digest` on both sides)."""
+    contents are the same (:func:`shared.sync.digest.rows_digest` on both sides). The
+    hub's side is the series of the agent's database (its epoch), not every database
+    the agent ever had."""
     empty = rows_digest(())
     checks = []
     for agent in agents:
         edge_conn = read_only(agent["db"])
         try:
+            epoch = agent_epoch(edge_conn) or LEGACY_EPOCH
             for name, table in SYNCED.items():
                 edge = _edge_digest(edge_conn, name, table.columns, empty)
-                at_hub = store.table_digest(name, agent["agent_id"])
+                at_hub = store.table_digest(name, agent["agent_id"], epoch)
                 checks.append({
                     "agent": agent["agent_id"], "table": name, "edge_rows": edge[0],
                     "hub_rows": at_hub[0], "match": edge == at_hub,

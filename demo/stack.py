@@ -160,11 +160,13 @@ class HubStack:
             self.broker.start()
         except RuntimeError as exc:
             raise click.ClickException(f"mosquitto did not start: {exc}") from None
-        mqtt = yaml.safe_load((self.pki / "hub-mqtt.yaml").read_text())["mqtt"]
+        # `mqtt` is the ingest's identity, `command_mqtt` the operator's (`hub command`).
+        sections = yaml.safe_load((self.pki / "hub-mqtt.yaml").read_text())
         self.dir.mkdir(parents=True)
         self.config.write_text(yaml.safe_dump({
             "data_dir": str(self.dir),
-            "mqtt": mqtt,
+            "mqtt": sections["mqtt"],
+            "command_mqtt": sections["command_mqtt"],
             "ingest": {"status_interval_s": 10},
             "logging": {"level": "INFO", "file": "logs/hub.log"},
         }))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,6 +17,9 @@ from shared.config.base import load_config
 from shared.config.edge import EdgeConfig
 
 CONFIG_OPTION = config_option("edge")
+
+NO_MARKET_DATA_EXIT = 3
+"""``edge run``'s exit status when the whole run received no market data."""
 
 
 def load_edge_config(config_file: Path) -> EdgeConfig:
@@ -36,8 +40,18 @@ def data_group() -> None:
 @edge_group.command(name="check-config")
 @CONFIG_OPTION
 def check_config(config_file: Path) -> None:
-    """Validate an edge config file; errors name the file and the key path."""
+    """Validate an edge config file and check what `tickerml edge run` would refuse
+    (unknown exchanges, nothing to collect, missing TLS or other named files, a
+    strategy on a market not collected); every problem is printed as `error: FILE:
+    key.path: message` (or `warning: ...`), and any error exits 2."""
+    from edge.agent.checks import check_runnable
+
     config = load_edge_config(config_file)
+    problems = check_runnable(config)
+    for problem in problems:
+        click.echo(problem.line(str(config_file)), err=True)
+    if any(p.severity == "error" for p in problems):
+        raise click.exceptions.Exit(2)
     pairs = sum(len(e.symbols) for e in config.exchanges)
     click.echo(
         f"{config_file}: ok (agent {config.agent_id}, {len(config.exchanges)} exchange(s), "
@@ -48,16 +62,31 @@ def check_config(config_file: Path) -> None:
 @edge_group.command(name="replay")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def replay_command(files: tuple[Path, ...], as_json: bool) -> None:
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when a symbol's book had data but was never built (e.g. a "
+              "Binance or KuCoin .ws file without its .http snapshot), or a checksum "
+              "failed, or a book crossed.")
+def replay_command(files: tuple[Path, ...], as_json: bool, strict: bool) -> None:
     """Replay recorded traffic (cryptofeed or TickerML captures) through the real
-    parsers and books, and print per exchange and symbol: messages, level updates,
-    checksums verified / failed, sequence gaps, resyncs and crossed books."""
-    from edge.replay import replay_files, report_rows
+    parsers and books, and print per exchange and symbol: whether its book was built,
+    messages, level updates, checksums verified / failed, sequence gaps, resyncs and
+    crossed books."""
+    from edge.replay import replay_files, report_rows, unhealthy
 
     rows = report_rows(replay_files(list(files)))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
+    else:
+        _print_replay(rows)
+    problems = unhealthy(rows)
+    if strict and problems:
+        raise click.ClickException(
+            "replay --strict: " + "; ".join(problems)
+            + " (a book that waits for a snapshot needs the capture's .http file too)"
+        )
+
+
+def _print_replay(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -76,10 +105,13 @@ def replay_command(files: tuple[Path, ...], as_json: bool) -> None:
     table = Table(title="replay")
     table.add_column("exchange")
     table.add_column("symbol")
+    table.add_column("book")
     for _, header in columns:
         table.add_column(header, justify="right")
     for row in rows:
-        table.add_row(row["exchange"], row["symbol"], *(str(row[key]) for key, _ in columns))
+        table.add_row(
+            row["exchange"], row["symbol"], row["book"], *(str(row[key]) for key, _ in columns)
+        )
     Console().print(table)
 
 
@@ -118,14 +150,46 @@ def _run_agent(
     config_file: Path, duration: float | None, capture_file: Path | None, status_every: float
 ) -> None:
     from edge.agent import run_agent
+    from edge.agent.checks import check_runnable, errors_of
+    from edge.store.db import open_store
+    from edge.store.lock import StoreLock
+    from edge.store.writer import database_path
     from shared.logs import setup_logging
 
     config = load_edge_config(config_file)
-    setup_logging(config.logging, Path(config.data_dir))
-    status = run_agent(
-        config, duration_s=duration, capture_path=capture_file, status_interval_s=status_every
-    )
-    click.echo(status.line())
+    source = str(config_file)
+    failure = errors_of(check_runnable(config), source)
+    if failure is not None:
+        raise failure
+    db = database_path(config.data_dir, config.store)
+    # Locked before anything touches the database, so a second agent changes nothing.
+    lock = StoreLock.acquire(db)
+    try:
+        # The database is checked (created, migrated) before the log file is made, so
+        # a refused database leaves nothing new behind.
+        open_store(db).close()
+        setup_logging(config.logging, Path(config.data_dir))
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        summary = run_agent(
+            config, duration_s=duration, capture_path=capture_file,
+            status_interval_s=status_every, source=source, lock=lock,
+        )
+    finally:
+        lock.release()  # the service released it already, unless it failed to start
+    click.echo(summary.line())
+    if not summary.received_market_data:
+        click.echo(
+            f"error: {source}: no market data in {summary.duration_s:.1f} s: no book synced "
+            f"and no trade arrived ({summary.messages} messages, sockets "
+            f"{summary.connections_up}/{summary.connections} ever up); check that each "
+            "exchange's ws_url and rest_url reach the exchange or the simulator (the log "
+            "names the connection errors)",
+            err=True,
+        )
+        raise click.exceptions.Exit(NO_MARKET_DATA_EXIT)
 
 
 @edge_group.command(name="run")
@@ -135,7 +199,14 @@ def run_command(
 ) -> None:
     """Run the agent until stopped: live order books, trades, candles and feed events
     from every configured exchange into its SQLite store and, as configured, paper
-    trading on those books, the news jobs and the sync to the hub."""
+    trading on those books, the news jobs and the sync to the hub.
+
+    One agent per database: a second one on the same store exits 2 naming the
+    first's pid (the lock is the file beside the database, DB.lock). When it stops it
+    prints the run's figures: messages and their average rate, books synced at best
+    and at the stop, sockets that were up, reconnects, rows written. Exit status 3:
+    the whole run received no market data (no book synced, no trade), e.g. every
+    ws_url points nowhere."""
     _run_agent(config_file, duration, capture_file, status_every)
 
 
@@ -160,12 +231,13 @@ def prune_command(config_file: Path, as_json: bool) -> None:
     import time
 
     from edge.store.cursors import read_cursors
-    from edge.store.db import open_store
+    from edge.store.db import open_store, require_database
     from edge.store.retention import prune
     from edge.store.writer import database_path
 
     config = load_edge_config(config_file)
-    path = database_path(config.data_dir, config.store)
+    # Refused like `edge stats`: pruning a database that is not there would make one.
+    path = require_database(database_path(config.data_dir, config.store))
     conn = open_store(path)
     try:
         # While syncing, rows the hub has not acknowledged are kept whatever their age.
@@ -191,16 +263,13 @@ def stats_command(config_file: Path, as_json: bool) -> None:
     per exchange and symbol, plus feed events by kind (reads while collecting)."""
     from datetime import UTC, datetime
 
-    from edge.store.db import connect
+    from edge.store.db import open_readonly
     from edge.store.stats import store_summary
     from edge.store.writer import database_path
-    from shared.errors import OperationalError
 
     config = load_edge_config(config_file)
     path = database_path(config.data_dir, config.store)
-    if not path.exists():
-        raise OperationalError(f"{path}: no database yet (run `tickerml edge run` first)")
-    conn = connect(path, readonly=True)
+    conn = open_readonly(path)
     try:
         summary = store_summary(conn)
     finally:
@@ -335,6 +404,9 @@ def simulate_command(
             "    - name: kraken\n"
             f"      symbols: {config.symbols}\n"
             f"      ws_url: {urls.kraken_ws}\n"
+            "  history:  # ccxt REST: edge markets, edge backfill\n"
+            f"    rest_base_urls: {{binanceus: {urls.binance_rest}, "
+            f"kraken: {urls.kraken_rest}}}\n"
             "Ctrl-C stops it."
         )
 

@@ -5,6 +5,12 @@ merged into one stream ordered by receive time and fed to one feed instance,
 with a manual clock set to each record's time. A REST snapshot is delivered to
 the feed when its record comes up, exactly as the collector would deliver the
 response to a request it made.
+
+A feed whose books start from a REST snapshot (Binance, Binance.US, KuCoin) builds
+no book from a ``.ws`` file replayed without its ``.http`` file: its diffs wait for
+a snapshot that never comes. The report says so per symbol (``book``), rather than
+showing zero updates as if all were well; :func:`unhealthy` lists such symbols for
+``tickerml edge replay --strict``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ class ReplaySink(NullSink):
     events: list[FeedEvent] = field(default_factory=list)
     snapshot_requests: int = 0
     sent: int = 0
+    snapshots_wanted: set[str] = field(default_factory=set)
+    """Symbols whose feed asked for a REST snapshot."""
+    books_built: set[str] = field(default_factory=set)
+    """Symbols whose feed published a consistent (synced, checked) book at least once."""
 
     def on_trade(self, trade: Trade) -> None:
         self.trades += 1
@@ -50,11 +60,13 @@ class ReplaySink(NullSink):
             self.inner.on_event(event)
 
     def on_book(self, book: OrderBook) -> None:
+        self.books_built.add(book.symbol)
         if self.inner is not None:
             self.inner.on_book(book)
 
     def request_snapshot(self, feed: ExchangeFeed, symbol: str) -> None:
         self.snapshot_requests += 1
+        self.snapshots_wanted.add(symbol)
 
     def send(self, feed: ExchangeFeed, message: str) -> None:
         self.sent += 1
@@ -147,10 +159,54 @@ def replay_files(paths: Iterable[Path], *, sink: Any = None) -> dict[str, Exchan
     }
 
 
+BOOK_BUILT = "built"
+NO_SNAPSHOT = "no snapshot: book never built"
+NOT_BRIDGED = "snapshot never bridged: book never built"
+NO_BOOK_DATA = "no book data"
+
+
+def book_status(result: ExchangeReplay, symbol: str) -> str:
+    """Whether the replay built ``symbol``'s book, and if not, why.
+
+    ``built``: the feed published a consistent book at least once. Otherwise the
+    book had data but never synced: no snapshot arrived (a ``.ws`` file replayed
+    without its ``.http`` file), or snapshots came but no diff bridged them. A
+    symbol with neither diffs nor snapshots (trades only) has ``no book data``.
+    """
+    if symbol in result.sink.books_built:
+        return BOOK_BUILT
+    stats = result.stats[symbol]
+    if stats.snapshots:
+        return NOT_BRIDGED
+    if symbol in result.sink.snapshots_wanted or stats.level_updates:
+        return NO_SNAPSHOT
+    return NO_BOOK_DATA
+
+
 def report_rows(results: dict[str, ExchangeReplay]) -> list[dict[str, Any]]:
-    """Flat rows (exchange, symbol, counters) for printing or ``--json``."""
+    """Flat rows (exchange, symbol, book status, counters) for printing or ``--json``."""
     rows = []
     for exchange, result in sorted(results.items()):
         for symbol, stats in sorted(result.stats.items()):
-            rows.append({"exchange": exchange, "symbol": symbol, **stats.as_dict()})
+            rows.append({
+                "exchange": exchange, "symbol": symbol, "book": book_status(result, symbol),
+                **stats.as_dict(),
+            })
     return rows
+
+
+def unhealthy(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """What ``--strict`` refuses, one entry per symbol: a book that had data but was
+    never built, failed checksums, crossed books."""
+    problems = []
+    for row in rows:
+        found = []
+        if row["book"] in (NO_SNAPSHOT, NOT_BRIDGED):
+            found.append(row["book"])
+        if row["checksums_failed"]:
+            found.append(f"{row['checksums_failed']} failed checksums")
+        if row["crossed"]:
+            found.append(f"{row['crossed']} crossed books")
+        if found:
+            problems.append(f"{row['exchange']} {row['symbol']} ({', '.join(found)})")
+    return problems

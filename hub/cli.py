@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import click
 from pydantic import ValidationError
 
+from hub.commands import DEFAULT_EXPIRES_IN_S, MAX_EXPIRES_IN_S
 from shared.cli_options import config_option
 from shared.config.base import load_config
 from shared.config.hub import HubConfig
@@ -45,9 +46,14 @@ def check_config(config_file: Path) -> None:
     click.echo(f"{config_file}: ok (data_dir={config.data_dir})")
 
 
-def _store(config: HubConfig) -> HubStore:
+def _store(config: HubConfig, *, readonly: bool = False) -> HubStore:
+    """The hub store; ``readonly`` for a command that only reads it (nothing migrated or
+    created, works on a read-only mount; a missing store is refused)."""
+    from hub.store.db import STORE_FILE
     from hub.store.store import HubStore
 
+    if readonly:
+        return HubStore(Path(config.data_dir) / STORE_FILE, readonly=True)
     return HubStore.in_dir(config.data_dir)
 
 
@@ -70,8 +76,12 @@ def run_command(config_file: Path, duration: float | None) -> None:
     each after its durable commit, keep statuses, command results and dead letters, and
     log a status line (batches, rows/s, dead letters) every ingest.status_interval_s."""
     from hub.ingest.service import IngestService
+    from hub.store.db import STORE_FILE, open_store
 
     config = load_hub_config(config_file)
+    # The store is checked (created, migrated) before the log file is made, so a refused
+    # store leaves nothing new behind.
+    open_store(Path(config.data_dir) / STORE_FILE).close()
     setup_logging(config.logging, Path(config.data_dir))
     service = IngestService(config)
     service.run(duration)
@@ -83,11 +93,12 @@ def run_command(config_file: Path, duration: float | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the fleet as JSON.")
 def agents_command(config_file: Path, as_json: bool) -> None:
     """Show the fleet: per agent online/offline, last seen, backlog and lag (rows and
-    seconds), versions, feed health, trading paused, dropped rows and dead letters."""
+    seconds), versions, feed health, trading paused, dropped rows and dead letters, its
+    database epochs and the conflicting rows the hub kept."""
     from hub.fleet import fleet_status
 
     config = load_hub_config(config_file)
-    with _store(config) as store:
+    with _store(config, readonly=True) as store:
         fleet = fleet_status(store, config.ingest, now_ns=time.time_ns())
     if as_json:
         click.echo(json.dumps([agent.to_dict() for agent in fleet], indent=2))
@@ -97,7 +108,8 @@ def agents_command(config_file: Path, as_json: bool) -> None:
 
     table = Table(title=f"fleet ({len(fleet)} agent(s))")
     for header in ("agent", "state", "last seen", "versions (agent/model/spec)", "backlog",
-                   "lag rows", "lag s", "books", "stale", "paused", "dropped", "dead"):
+                   "lag rows", "lag s", "books", "stale", "paused", "dropped", "dead",
+                   "epoch", "conflicts"):
         table.add_column(header, justify="left" if header in ("agent", "state") else "right")
     for a in fleet:
         age = "-" if a.last_seen_age_s is None else f"{a.last_seen_age_s:.0f}s ago"
@@ -107,6 +119,8 @@ def agents_command(config_file: Path, as_json: bool) -> None:
             str(a.backlog_rows), str(a.lag_rows), f"{a.lag_s:.1f}",
             f"{a.feeds_synced}/{a.feeds_total}", ", ".join(a.stale_feeds) or "-",
             "yes" if a.trading_paused else "no", str(a.dropped_rows), str(a.dead_letters),
+            # A second epoch: the agent's database was replaced (a new series).
+            f"{(a.epoch or '-')[:8]} ({len(a.epochs)})", str(a.conflicts),
         )
     Console().print(table)
 
@@ -124,25 +138,57 @@ def agents_command(config_file: Path, as_json: bool) -> None:
     show_default=True,
     help="Seconds to wait for the agent's answer.",
 )
+@click.option(
+    "--expires-in",
+    "expires_in_s",
+    type=click.FloatRange(min=1, max=MAX_EXPIRES_IN_S),
+    default=DEFAULT_EXPIRES_IN_S,
+    show_default=True,
+    help="Seconds the command stays valid: the broker keeps it that long for an agent "
+    "that is away, and an agent that gets it later answers 'expired' without running it.",
+)
 def command_command(
-    config_file: Path, agent: str, kind: str, symbol: str | None, wait_s: float
+    config_file: Path, agent: str, kind: str, symbol: str | None, wait_s: float,
+    expires_in_s: float,
 ) -> None:
     """Send a command to one agent and print its answer. Exits 0 when the agent did it,
-    1 when it refused or failed it, 3 when no answer came within --wait. The command
-    and the answer are recorded in the hub store."""
-    from hub.commands import new_command, send_command
+    1 when it refused, failed or expired it, 3 when no answer came within --wait, 4 when
+    the hub store shows the agent offline: the command is then queued for it (printed
+    with the time the agent was last heard from) and `hub run` records the answer when
+    the agent is back. The command and the answer are recorded in the hub store. Uses
+    the operator's identity, `command_mqtt` (see docs/broker.md)."""
+    from hub.commands import agent_absence, command_mqtt, new_command, send_command
 
     config = load_hub_config(config_file)
+    mqtt = command_mqtt(config)
     args = {"symbol": symbol} if symbol else {}
     try:
-        command = new_command(agent, cast(CommandKind, kind), args)
+        command = new_command(agent, cast(CommandKind, kind), args, expires_in_s=expires_in_s)
     except ValidationError as exc:
         raise click.BadParameter(str(exc.errors()[0]["msg"]), param_hint="AGENT") from None
     with _store(config) as store:
-        outcome = send_command(config.mqtt, store, command, wait_s=wait_s)
+        absence = agent_absence(store, agent, config.ingest, now_ns=time.time_ns())
+        # An agent that is away answers when it is back, not within --wait: say so at once.
+        outcome = send_command(mqtt, store, command, wait_s=0 if absence else wait_s)
     result = outcome.result
+    if result is None and absence is not None:
+        if absence.state == "offline":
+            why = f"offline since {_utc(absence.since_ns)} UTC (its last status)"
+        else:
+            why = (f"not heard from since {_utc(absence.since_ns)} UTC (over "
+                   f"ingest.offline_after_s = {absence.offline_after_s:g} s)")
+        click.echo(
+            f"{agent} {kind} {command.command_id}: queued: agent {why}; kept for it until "
+            f"{_utc(command.expires_ns)} UTC, its answer recorded by `hub run`"
+        )
+        sys.exit(4)
     if result is None:
-        click.echo(f"{agent} {kind} {command.command_id}: no answer within {wait_s:g}s")
+        why = f"no answer within {wait_s:g}s"
+        if outcome.dropped is not None:
+            why = (f"no answer: the connection dropped while waiting ({outcome.dropped}; "
+                   "another `hub command` with the same identity takes it over: run one at "
+                   "a time); it was sent, and `hub run` records its answer")
+        click.echo(f"{agent} {kind} {command.command_id}: {why}")
         sys.exit(3)
     detail = f" ({result.detail})" if result.detail else ""
     click.echo(f"{agent} {kind} {command.command_id}: {result.outcome}{detail}")
@@ -168,8 +214,9 @@ def import_db_command(
     chunk_rows: int, as_json: bool,
 ) -> None:
     """Copy an agent's database (opened read-only) into the hub store through the same
-    upsert on (agent, table, local id) as the MQTT sync, so importing twice, or rows the
-    agent already synced, adds nothing; print rows read, added and already present per
+    commit on (agent, the database's epoch, table, local id) as the MQTT sync, so
+    importing twice, or rows the agent already synced, adds nothing; print rows read,
+    added, already present and conflicting (other content under the same key) per
     table. The agent's market metadata is copied too, for backtests on the hub store."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -196,23 +243,24 @@ def import_db_command(
         )
     if as_json:
         click.echo(json.dumps({
-            "path": str(report.path), "agent_id": report.agent_id,
+            "path": str(report.path), "agent_id": report.agent_id, "epoch": report.epoch,
             "tables": {t.table: {"read": t.read, "added": t.added, "already": t.already,
-                                 "present": t.present} for t in report.tables},
+                                 "conflicts": t.conflicts, "present": t.present}
+                       for t in report.tables},
             "markets": {m.exchange: {"markets": m.markets, "copied": m.copied}
                         for m in report.markets},
         }, indent=2))
         return
     from rich.table import Table
 
-    table = Table(title=f"{edge_db} -> {store.path} as {agent_id}")
-    for header in ("table", "read", "added", "already present"):
+    table = Table(title=f"{edge_db} -> {store.path} as {agent_id} (epoch {report.epoch})")
+    for header in ("table", "read", "added", "already present", "conflicts"):
         table.add_column(header, justify="left" if header == "table" else "right")
     for t in report.tables:
         if t.present:
-            table.add_row(t.table, str(t.read), str(t.added), str(t.already))
+            table.add_row(t.table, str(t.read), str(t.added), str(t.already), str(t.conflicts))
         else:
-            table.add_row(t.table, "-", "-", "(not in the agent's database)")
+            table.add_row(t.table, "-", "-", "(not in the agent's database)", "-")
     Console().print(table)
     if report.markets_from is None:
         click.echo("market metadata: no markets folder beside the database and no --metadata; "
@@ -233,7 +281,7 @@ def import_db_command(
 def dead_letters_command(config_file: Path, as_json: bool, limit: int) -> None:
     """List the messages the hub refused, newest first, with the reason for each."""
     config = load_hub_config(config_file)
-    with _store(config) as store:
+    with _store(config, readonly=True) as store:
         letters = store.dead_letters(limit=limit)
     if as_json:
         click.echo(json.dumps([letter.to_dict() for letter in letters], indent=2))

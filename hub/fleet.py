@@ -1,10 +1,12 @@
 """The fleet at a glance: per agent, is it there, how far behind is the hub, is it healthy.
 
 Everything comes from the hub store: the agent's last status (its own view of its
-backlog, versions and books) and the hub's newest stored local id per table. Lag in
-rows compares the two ids (local ids may skip numbers, so it is an upper bound); lag
-in seconds is the age of the oldest row the agent had not yet seen acknowledged,
-or 0 when the hub already holds everything the status reported.
+backlog, versions and books) and the hub's newest stored local id per table in the
+status's epoch (the agent's current database). Lag in rows compares the two ids
+(local ids may skip numbers, so it is an upper bound); lag in seconds is the age of
+the oldest row the agent had not yet seen acknowledged, or 0 when the hub already
+holds everything the status reported. Each agent also shows its database epochs (a
+second one: its database was replaced) and the conflicting rows the hub kept.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hub.store.records import AgentRecord
+from hub.store.records import AgentRecord, EpochRecord
 from hub.store.store import HubStore
 from shared.config.hub import IngestConfig
+from shared.sync.tables import LEGACY_EPOCH
 
 _NS = 1_000_000_000
 
@@ -44,6 +47,15 @@ class FeedView:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochView:
+    """One of an agent's databases, as the hub heard of it."""
+
+    epoch: str
+    first_seen_ns: int
+    last_seen_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class AgentView:
     """One agent as the operator sees it (``hub agents``)."""
 
@@ -67,6 +79,12 @@ class AgentView:
     dead_letters: int
     tables: tuple[TableLag, ...]
     feeds: tuple[FeedView, ...]
+    epoch: str | None = None
+    """The epoch of the database its last status came from (None: not said)."""
+    epochs: tuple[EpochView, ...] = ()
+    """Every database epoch the hub heard of, oldest first."""
+    conflicts: int = 0
+    """Rows the hub received with other content under a key it holds (kept apart)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``hub agents --json``)."""
@@ -76,18 +94,33 @@ class AgentView:
 def fleet_status(store: HubStore, config: IngestConfig, *, now_ns: int) -> list[AgentView]:
     """Every agent the hub has heard from, with lag against what the hub stores."""
     dead = store.dead_letter_counts()
+    conflicts = store.conflict_counts()
+    epochs: dict[str, list[EpochRecord]] = {}
+    for epoch in store.epochs():
+        epochs.setdefault(epoch.agent_id, []).append(epoch)
     return [
-        agent_view(record, store.max_local_ids(record.agent_id), config, now_ns=now_ns,
-                   dead_letters=dead.get(record.agent_id, 0))
+        agent_view(record, store.max_local_ids(record.agent_id, _epoch_of(record)), config,
+                   now_ns=now_ns, dead_letters=dead.get(record.agent_id, 0),
+                   epochs=epochs.get(record.agent_id, []),
+                   conflicts=conflicts.get(record.agent_id, 0))
         for record in store.agents()
     ]
 
 
+def _epoch_of(record: AgentRecord) -> str | None:
+    """The epoch of the agent's current database, from its last status."""
+    status = record.status
+    if status is None:
+        return None
+    return status.epoch or (LEGACY_EPOCH if status.schema_version == 1 else None)
+
+
 def agent_view(
     record: AgentRecord, hub_ids: dict[str, int], config: IngestConfig, *, now_ns: int,
-    dead_letters: int = 0,
+    dead_letters: int = 0, epochs: list[EpochRecord] | None = None, conflicts: int = 0,
 ) -> AgentView:
-    """One agent's view from its record and the hub's newest local id per table."""
+    """One agent's view from its record and the hub's newest local id per table (of the
+    status's epoch)."""
     status = record.status
     age_s = None if record.last_seen_ns is None else max(0.0, (now_ns - record.last_seen_ns) / _NS)
     fresh = age_s is not None and age_s <= config.offline_after_s
@@ -129,4 +162,7 @@ def agent_view(
         dead_letters=dead_letters,
         tables=tuple(tables),
         feeds=tuple(feeds),
+        epoch=_epoch_of(record),
+        epochs=tuple(EpochView(e.epoch, e.first_seen_ns, e.last_seen_ns) for e in epochs or ()),
+        conflicts=conflicts,
     )

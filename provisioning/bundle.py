@@ -8,7 +8,10 @@ CLI (``provisioning/cli.py``) is a thin layer over both. Layout of ``DIR``::
     broker/                   copy to the broker machine: mosquitto.conf, acl, ca.crt,
                               server.crt, server.key, data/ (persistence), systemd/
     hub/                      ca.crt, client.crt, client.key (CN "hub")
-    hub-mqtt.yaml             the hub's ``mqtt:`` section, ready to paste into hub.yaml
+    hub-cli/                  ca.crt, client.crt, client.key (CN "hub-cli"): the operator's
+                              identity for ``tickerml hub command``
+    hub-mqtt.yaml             the hub's ``mqtt:`` and ``command_mqtt:`` sections, ready to
+                              paste into hub.yaml
     agents/<id>/              ca.crt, client.crt, client.key (CN <id>) and mqtt.yaml,
                               the agent's ``sync: mqtt:`` section for edge.yaml
 
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from provisioning.certs import (
     HUB_IDENTITY,
+    OPERATOR_IDENTITY,
     CertificateAuthority,
     Issued,
     check_agent_id,
@@ -95,6 +99,10 @@ class Layout:
         return self.root / "hub"
 
     @property
+    def operator_dir(self) -> Path:
+        return self.root / "hub-cli"
+
+    @property
     def hub_yaml(self) -> Path:
         return self.root / "hub-mqtt.yaml"
 
@@ -109,8 +117,12 @@ class Layout:
         return self.agent_dir(agent_id) / "mqtt.yaml"
 
     def identity_dir(self, identity: str) -> Path:
-        """The folder of ``hub`` or of an agent: its CA copy, certificate and key."""
-        return self.hub_dir if identity == HUB_IDENTITY else self.agent_dir(identity)
+        """The folder of ``hub``, ``hub-cli`` or an agent: its CA copy, certificate and key."""
+        if identity == HUB_IDENTITY:
+            return self.hub_dir
+        if identity == OPERATOR_IDENTITY:
+            return self.operator_dir
+        return self.agent_dir(identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +230,7 @@ def provision_broker(
     _give_to_broker_user(report, layout, settings.broker_user)
 
     _client(report, ca, layout, HUB_IDENTITY, settings)
+    _client(report, ca, layout, OPERATOR_IDENTITY, settings)
     for agent_id in dict.fromkeys([*agent_ids(layout.root), *new_agents]):
         _client(report, ca, layout, agent_id, settings)
     return report
@@ -240,10 +253,14 @@ def add_agent(root: Path, agent_id: str) -> Report:
 
 
 def hub_yaml(layout: Layout, settings: Settings) -> str:
-    """The hub's ``mqtt:`` section (``shared/config/mqtt.py``'s fields), absolute paths."""
+    """The hub's ``mqtt:`` section (``shared/config/mqtt.py``'s fields) and the operator's
+    ``command_mqtt:`` (``tickerml hub command``'s own identity), absolute paths."""
     return (
-        "# TickerML hub: paste into hub.yaml (replacing any `mqtt:` section there).\n"
+        "# TickerML hub: paste into hub.yaml (replacing any `mqtt:` and `command_mqtt:`\n"
+        "# sections there). `mqtt` is the ingest's identity (`hub run`), `command_mqtt`\n"
+        "# the operator's (`hub command`): the broker allows one connection per identity.\n"
         + _mqtt_mapping(layout.hub_dir, settings, indent="")
+        + _mqtt_mapping(layout.operator_dir, settings, indent="", key="command_mqtt")
     )
 
 
@@ -258,10 +275,10 @@ def agent_yaml(layout: Layout, agent_id: str, settings: Settings) -> str:
     )
 
 
-def _mqtt_mapping(folder: Path, settings: Settings, *, indent: str) -> str:
+def _mqtt_mapping(folder: Path, settings: Settings, *, indent: str, key: str = "mqtt") -> str:
     # JSON strings are valid YAML scalars: quoting without a YAML library here.
     lines = [
-        "mqtt:",
+        f"{key}:",
         f"  host: {json.dumps(settings.client_host)}",
         f"  port: {settings.port}",
         "  tls:",
@@ -281,7 +298,7 @@ def _client(
     _issued(report, ca.ensure_client(folder / "client.crt", folder / "client.key", identity))
     if identity == HUB_IDENTITY:
         _write(report, layout.hub_yaml, hub_yaml(layout, settings))
-    else:
+    elif identity != OPERATOR_IDENTITY:
         _write(report, layout.agent_yaml(identity), agent_yaml(layout, identity, settings))
         report.agents.append(identity)
 

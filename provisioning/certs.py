@@ -33,6 +33,12 @@ from provisioning.files import write_atomic
 
 HUB_IDENTITY = "hub"
 """The hub's certificate CN and MQTT username; no agent may take it."""
+OPERATOR_IDENTITY = "hub-cli"
+"""The CN of the operator's certificate, which ``tickerml hub command`` uses: it may send
+commands to agents and read their results. The broker makes every client's id its
+certificate's CN, so a command client holding the hub's own certificate would take over
+(and end) the ingest's session; hence an identity of its own. No agent may take it."""
+RESERVED_IDENTITIES = (HUB_IDENTITY, OPERATOR_IDENTITY)
 
 AGENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What an agent id may be: the same rule as shared/topics.py, and no MQTT wildcard or
@@ -55,10 +61,10 @@ def check_agent_id(agent_id: str) -> str:
             f"agent id {agent_id!r}: use 1-64 letters, digits, '-' or '_' "
             "(it becomes the certificate CN and part of every topic the agent uses)"
         )
-    if agent_id == HUB_IDENTITY:
+    if agent_id in RESERVED_IDENTITIES:
         raise ProvisioningError(
-            f"agent id {agent_id!r} is reserved for the hub (it may read and write every "
-            "topic); choose another name for the agent"
+            f"agent id {agent_id!r} is reserved for the hub (its ACL lets it speak to every "
+            "agent); choose another name for the agent"
         )
     return agent_id
 
@@ -197,8 +203,8 @@ class CertificateAuthority:
         return Issued(common, cert_file, key_file, "created")
 
     def ensure_client(self, cert_file: Path, key_file: Path, identity: str) -> Issued:
-        """A client certificate whose CN is ``identity`` (``hub`` or an agent id)."""
-        if identity != HUB_IDENTITY:
+        """A client certificate whose CN is ``identity`` (``hub``, ``hub-cli`` or an agent id)."""
+        if identity not in RESERVED_IDENTITIES:
             check_agent_id(identity)
         if _pair_present(cert_file, key_file):
             cert, _ = self._load_issued(cert_file, key_file)

@@ -59,7 +59,8 @@ def broker_command(
     """Create or complete a provisioning folder for the broker, the hub and agents.
 
     Makes the project CA (once), the broker's certificate, mosquitto.conf and acl, the
-    hub's certificate and hub-mqtt.yaml, and for each --agent a certificate and
+    hub's certificate, the operator's (hub-cli, for `hub command`) and hub-mqtt.yaml
+    with both, and for each --agent a certificate and
     agents/ID/mqtt.yaml. Re-running keeps every existing key and certificate and adds
     only what is missing.
     """

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from provisioning.certs import HUB_IDENTITY
+from provisioning.certs import HUB_IDENTITY, OPERATOR_IDENTITY
 from provisioning.errors import ProvisioningError
 
 HERE = Path(__file__).resolve().parent
@@ -90,8 +90,11 @@ def render_config(settings: BrokerSettings) -> str:
 
 
 def render_acl() -> str:
-    """The ACL: agents own ``agent/<id>/#``, read ``hub/<id>/#`` and ``models/#``; the hub all."""
-    return Template(ACL_TEMPLATE.read_text(encoding="utf-8")).substitute(hub=HUB_IDENTITY)
+    """The ACL: agents own ``agent/<id>/#``, read ``hub/<id>/#`` and ``models/#``; the hub
+    all; the operator (``hub-cli``) writes commands and reads their results."""
+    return Template(ACL_TEMPLATE.read_text(encoding="utf-8")).substitute(
+        hub=HUB_IDENTITY, operator=OPERATOR_IDENTITY,
+    )
 
 
 def acl_rules(acl_text: str) -> list[str]:

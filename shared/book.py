@@ -253,6 +253,32 @@ class OrderBook:
             self._truncate_bids(self.depth)
             self._truncate_asks(self.depth)
 
+    def truncate(self, depth: int) -> tuple[bool, bool]:
+        """Keep the best ``depth`` levels of each side; whether bids, asks were cut."""
+        cut = len(self._bid_px) > depth, len(self._ask_px) > depth
+        self._truncate_bids(depth)
+        self._truncate_asks(depth)
+        return cut
+
+    def keep_within(self, bid_floor: int | None, ask_ceiling: int | None) -> None:
+        """Drop bids below ``bid_floor`` and asks above ``ask_ceiling`` (None: none)."""
+        if bid_floor is not None:
+            px = self._bid_px
+            cut = bisect_left(px, bid_floor)
+            if cut:
+                bids = self.bids
+                for price in px[:cut]:
+                    del bids[price]
+                del px[:cut]
+        if ask_ceiling is not None:
+            px = self._ask_px
+            cut = bisect_right(px, ask_ceiling)
+            if cut < len(px):
+                asks = self.asks
+                for price in px[cut:]:
+                    del asks[price]
+                del px[cut:]
+
     def _truncate_bids(self, depth: int) -> None:
         px = self._bid_px
         excess = len(px) - depth

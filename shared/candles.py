@@ -1,13 +1,17 @@
 """1-minute OHLCV candles built from trades: the one builder for live trades,
-imported trades and the hub alike.
+imported trades and the hub alike; and longer timeframes resampled from them.
 
 Minutes are UTC, keyed by the trade's exchange timestamp. A minute with no trade
 closes as an exchange would print it: open = high = low = close = the previous
 close, volume 0, so a series has no holes once it has started.
+
+Timeframes are written ``5m``, ``1h``, ``1d`` (:func:`timeframe_ms`,
+:func:`timeframe_name`); :func:`resample` turns 1-minute candles into them exactly.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -124,3 +128,84 @@ def candles_from_trades(
         out.extend(builder.add_raw(ts_ms, price, size))
     out.extend(builder.flush())
     return out
+
+
+# -- timeframes ------------------------------------------------------------------------
+
+DAY_MS = 86_400_000
+_TIMEFRAME = re.compile(r"([1-9][0-9]*)([mhd])")
+_UNIT_MS = {"m": MINUTE_MS, "h": 60 * MINUTE_MS, "d": DAY_MS}
+
+
+def timeframe_ms(text: str) -> int:
+    """``5m`` -> 300000: a candle interval as minutes, hours or days (``1m``, ``15m``,
+    ``1h``, ``4h``, ``1d``...); ``ValueError`` for anything else."""
+    match = _TIMEFRAME.fullmatch(text.strip().lower())
+    if match is None:
+        raise ValueError(
+            f"timeframe {text!r}: write a number and m, h or d (1m, 5m, 15m, 1h, 4h, 1d)"
+        )
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def timeframe_name(interval_ms: int) -> str:
+    """300000 -> ``5m``; 3600000 -> ``1h``: the one spelling a timeframe is stored under."""
+    if interval_ms <= 0 or interval_ms % MINUTE_MS:
+        raise ValueError(f"{interval_ms} ms is not a whole number of minutes")
+    for unit in ("d", "h"):
+        if interval_ms % _UNIT_MS[unit] == 0:
+            return f"{interval_ms // _UNIT_MS[unit]}{unit}"
+    return f"{interval_ms // MINUTE_MS}m"
+
+
+def check_resample_interval(interval_ms: int) -> None:
+    """Buckets start at UTC multiples of the interval: it must divide a day, so that
+    they line up with every day's midnight (``ValueError`` otherwise)."""
+    if interval_ms <= 0 or interval_ms % MINUTE_MS or DAY_MS % interval_ms:
+        raise ValueError(
+            f"timeframe {timeframe_name(interval_ms) if interval_ms > 0 else interval_ms}: "
+            "1-minute candles resample only into intervals that divide a day "
+            "(1m, 5m, 15m, 30m, 1h, 4h, 1d...)"
+        )
+
+
+def resample(candles: Iterable[Candle], interval_ms: int) -> Iterator[Candle]:
+    """1-minute candles (time order) as candles of ``interval_ms``, exactly.
+
+    A bucket starts at a UTC multiple of the interval. Its open is the first
+    minute's open, its high and low the extremes, its close the last minute's
+    close, its volume and trade count the sums, counting only minutes that traded
+    (a minute of volume 0 repeats the previous close; a bucket that never traded is
+    flat at it, volume 0): the candle the exchange builds from the same trades.
+    Only complete buckets come out: one missing a minute (an exchange gap, the
+    window's edge) would misstate the open, close or volume, so it is left out
+    rather than approximated.
+    """
+    check_resample_interval(interval_ms)
+    need = interval_ms // MINUTE_MS
+    bucket: list[Candle] = []
+    start: int | None = None
+    for candle in candles:
+        begins = candle.open_time_ms - candle.open_time_ms % interval_ms
+        if begins != start:
+            if len(bucket) == need:
+                yield _merge(bucket, interval_ms)
+            bucket, start = [], begins
+        if bucket and candle.open_time_ms <= bucket[-1].open_time_ms:
+            continue  # the same minute again: the first copy stands
+        bucket.append(candle)
+    if len(bucket) == need:
+        yield _merge(bucket, interval_ms)
+
+
+def _merge(minutes: list[Candle], interval_ms: int) -> Candle:
+    first = minutes[0]
+    start = first.open_time_ms - first.open_time_ms % interval_ms
+    # A minute without volume is no trade: its prices only repeat the last close, so
+    # they take no part in the bar's open, high or low (as the exchange builds it).
+    traded = [c for c in minutes if c.volume] or [first]
+    return Candle(
+        first.exchange, first.symbol, start, traded[0].open, max(c.high for c in traded),
+        min(c.low for c in traded), traded[-1].close,
+        sum((c.volume for c in minutes), Decimal(0)), sum(c.trades for c in minutes),
+    )

@@ -8,6 +8,7 @@ installed only ``tickerml[edge]`` still gets a working command.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from importlib.metadata import entry_points
 from typing import Any
@@ -67,7 +68,7 @@ def _unavailable(name: str, exc: ImportError) -> click.Command:
         )
 
     def stand_in() -> None:
-        raise click.ClickException(advice)
+        raise OperationalError(advice)
 
     return UnavailableCommand(
         name=name,
@@ -83,21 +84,77 @@ def cli() -> None:
     """TickerML: edge-hub crypto paper trading. Nothing here ever trades real money."""
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: operational errors print one clear line and exit 2."""
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+"""The command ran and reports problems in what it found or did: bad rows, a --strict
+stop, an agent that refused, a sync that did not drain."""
+EXIT_ERROR = 2
+"""It could not run: a usage error, or an operational error (config, database, port)."""
+EXIT_INTERRUPTED = 130
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the ``tickerml`` command line and return its exit status (docs/cli.md).
+
+    Every error is one message on stderr that starts ``error:``. ``standalone_mode``
+    is off so that our errors reach this function, and with it off click returns the
+    code a command exits with (``Exit``) or returns instead of exiting: it is kept.
+    """
     try:
-        cli.main(args=argv, prog_name="tickerml", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="tickerml", standalone_mode=False)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        click.echo("error: aborted", err=True)
+        return EXIT_INTERRUPTED
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        ctx = exc.ctx or _context_of(sys.argv[1:] if argv is None else argv)
+        click.echo(f"{ctx.get_usage()}\nTry '{ctx.command_path} --help' for help.", err=True)
+        return EXIT_ERROR
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (OperationalError, TickerMLError) as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except TickerMLError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        return EXIT_ERROR
+    except sqlite3.Error as exc:
+        # The stores turn SQLite errors into OperationalErrors naming the file; one that
+        # surfaces here came from deeper in a file that opened cleanly.
+        click.echo(
+            f"error: SQLite: {exc} (a damaged database? check it with "
+            "`sqlite3 FILE 'PRAGMA integrity_check'`)",
+            err=True,
+        )
+        return EXIT_ERROR
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        return EXIT_ERROR
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    return EXIT_OK
+
+
+def _context_of(argv: list[str]) -> click.Context:
+    """The context of the deepest command ``argv`` names, for a usage error click raised
+    before it made one (an option missing its value)."""
+    ctx = click.Context(cli, info_name="tickerml")
+    for token in argv:
+        if not isinstance(ctx.command, click.Group):
+            break
+        sub = ctx.command.get_command(ctx, token)
+        if sub is None:
+            break
+        ctx = click.Context(sub, info_name=token, parent=ctx)
+    return ctx
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: exits with :func:`run`'s status (returns on success)."""
+    code = run(argv)
+    if code != EXIT_OK:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -34,9 +34,21 @@ Everything is one command, `tickerml`, installed by `pip install -e '.[all]'` (o
 subcommands through the `tickerml.commands` entry points, so a Pi without the hub
 extra still has a working `tickerml edge`. Every command takes `-h`/`--help`.
 
-Exit status: 0 on success; 1 for a usage error or a command that cannot run;
-2 for an operational error (a bad config file, an unreadable capture), printed as one
-`error: ...` message that names the file and what to fix.
+Exit status, the same for every command:
+
+- 0: success.
+- 1: the command ran and reports problems in what it found or did: bad rows in
+  `data import` (or the row that stopped `--strict`), an agent that refused a command,
+  a sync that did not drain, news sources that failed.
+- 2: it could not run: a usage error (an unknown option, a bad value; the usage line
+  follows the message) or an operational error (a bad or unreadable config file; a
+  missing, damaged, truncated, empty, read-only or newer-schema database, which is
+  left as it was; a port in use).
+- 3 and 4: only where a command's help says so (`hub command`, `edge run`).
+- 130: interrupted.
+
+Every error is printed to stderr as one message starting `error: `, naming the file
+or option and what to fix.
 """
 
 

@@ -15,9 +15,16 @@ import time
 from pathlib import Path
 
 from shared.config.logging import LoggingConfig
+from shared.dbfiles import ensure_folder
+from shared.errors import OperationalError
 
 LINE_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+QUIET_LOGGERS = {"apscheduler": logging.WARNING}
+"""Third-party loggers kept above INFO: APScheduler logs every job it adds ("Adding job
+tentatively -- it will be properly scheduled when the scheduler starts") and every run
+at INFO, one line a minute of noise; the news jobs log their own outcomes."""
 
 # Marks the handlers setup_logging installed, so a second call replaces them and
 # leaves anyone else's (a test runner's, say) alone.
@@ -81,16 +88,23 @@ def setup_logging(config: LoggingConfig, data_dir: Path | None = None) -> Path |
             root.removeHandler(handler)
             handler.close()
     root.setLevel(config.level)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
     formatter = OneLineFormatter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     log_path = log_file_path(config, data_dir)
     if log_path is not None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(
-            _RotatingFile(
+        ensure_folder(log_path.parent, "logging.file (or data_dir)")
+        try:
+            file_handler = _RotatingFile(
                 log_path, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8"
             )
-        )
+        except OSError as exc:
+            raise OperationalError(
+                f"{log_path}: cannot write the log file ({exc.strerror or exc}): make its "
+                "folder writable, or set logging.file (null: stderr only)"
+            ) from None
+        handlers.append(file_handler)
     for handler in handlers:
         handler.setFormatter(formatter)
         setattr(handler, _OURS, True)

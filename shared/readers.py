@@ -2,13 +2,17 @@
 
 Both keep the synced tables (:mod:`shared.sync.tables`) under the same names and
 data columns; only the key differs. An agent's rows are keyed on ``id``; the
-hub's on ``(agent_id, local_id)``, one copy per agent that sent them. Which kind
-a file is comes from its schema (:func:`store_kind`), so every reader here takes
-the same connection either way, and an optional ``agent``:
+hub's on ``(agent_id, epoch, local_id)``, one copy per agent that sent them, one
+series per database the agent had (the epoch; ``(agent_id, local_id)`` in a hub
+store from before epochs, still read). Which kind a file is comes from its schema
+(:func:`store_kind`), so every reader here takes the same connection either way,
+and an optional ``agent``:
 
 * agent database: it holds one agent's rows, ``agent`` filters nothing (check it
   first with :func:`check_agent`);
-* hub store, ``agent`` given: that agent's rows, exactly as on its own database;
+* hub store, ``agent`` given: that agent's series, every epoch of it together (a
+  replaced SD card goes on where the old one stopped), in time order, each market
+  fact once (a trade or a candle both databases hold is read once, as below);
 * hub store, no ``agent``: every agent's rows, each market fact once. Two agents
   collecting the same market store the same trades and candles: a trade is taken
   once per (exchange, symbol, trade_id) (the lowest agent id's copy), a candle
@@ -23,6 +27,7 @@ Every function reads; none writes. Callers open the connection (read-only).
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -31,10 +36,11 @@ from typing import Any, Literal
 import orjson
 
 from shared.book import OrderBook, levels_to_ticks
+from shared.candles import DAY_MS, MINUTE_MS, resample, timeframe_ms, timeframe_name
 from shared.errors import OperationalError
 from shared.marketdata import Candle, Trade
 from shared.markets import DEFAULT_FEE
-from shared.sync.tables import TABLES
+from shared.sync.tables import EPOCH_TABLE, TABLES
 from shared.trading.backtest import BOOK, CANDLE, TRADE, Event, candle_close_ns
 from shared.trading.types import Instrument
 
@@ -68,7 +74,9 @@ def store_kind(conn: sqlite3.Connection, where: str = "store") -> StoreKind:
             if name not in present:
                 continue
             columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')]
-            if columns[:2] == ["agent_id", "local_id"]:
+            if columns[:3] == ["agent_id", "epoch", "local_id"] or columns[:2] == [
+                "agent_id", "local_id"
+            ]:
                 return "hub"
             if columns[:1] == ["id"]:
                 return "agent"
@@ -78,6 +86,19 @@ def store_kind(conn: sqlite3.Connection, where: str = "store") -> StoreKind:
         f"{where}: not a TickerML store (none of the synced tables, such as trades or "
         "candles_1m, is in it)"
     )
+
+
+def agent_epoch(conn: sqlite3.Connection) -> str | None:
+    """An agent database's epoch (its ``store_epoch`` row), or None for a database from
+    before epochs (never migrated by an agent of schema 2): its rows are the hub's
+    ``legacy`` series."""
+    try:
+        row = conn.execute(f"SELECT epoch FROM {EPOCH_TABLE}").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else str(row[0])
 
 
 def hub_agents(conn: sqlite3.Connection) -> list[str]:
@@ -122,12 +143,23 @@ def check_agent(
 
 
 def _scope(conn: sqlite3.Connection, agent: str | None) -> tuple[str, tuple[Any, ...], str]:
-    """(extra WHERE clause, its arguments, tie-break ORDER BY) for ``agent``'s rows."""
+    """(extra WHERE clause, its arguments, tie-break ORDER BY) for ``agent``'s rows.
+
+    On the hub store the tie-break is the row's key, and a read that may see several
+    copies of a fact (several agents, or one agent's several databases) keeps one.
+    """
     if store_kind(conn) == "agent":
         return "", (), "id"
+    columns = [row[1] for row in conn.execute('PRAGMA table_info("trades")')]
+    key = "agent_id, epoch, local_id" if "epoch" in columns else "agent_id, local_id"
     if agent is None:
-        return "", (), "agent_id, local_id"
-    return " AND agent_id = ?", (agent,), "local_id"
+        return "", (), key
+    return " AND agent_id = ?", (agent,), key
+
+
+def _row_key(order: str) -> str:
+    """A text unique to one stored row, from its key columns (``order``)."""
+    return " || '/' || ".join(order.split(", "))
 
 
 def book_agent(
@@ -188,12 +220,13 @@ def trade_events(
     window = (
         f"FROM trades WHERE exchange = ? AND symbol = ? AND ts_exchange_ns BETWEEN ? AND ?{scope}"
     )
-    if order == "agent_id, local_id":
-        # Every agent's copy of a trade has its trade id and exchange time: keep one.
+    if order != "id":
+        # Every agent's (and every database's) copy of a trade has its trade id and
+        # exchange time: keep one. A trade without an id is only ever its own copy.
         sql = (
-            f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY trade_id "
-            f"ORDER BY agent_id, local_id) AS copy {window}) WHERE copy = 1 "
-            f"ORDER BY ts_exchange_ns, {order}"
+            f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY "
+            f"coalesce(trade_id, 'row:' || {_row_key(order)}) ORDER BY {order}) AS copy "
+            f"{window}) WHERE copy = 1 ORDER BY ts_exchange_ns, {order}"
         )
     else:
         sql = f"SELECT {columns} {window} ORDER BY ts_exchange_ns, {order}"
@@ -253,10 +286,10 @@ def candle_events(
         f"FROM candles_1m WHERE exchange = ? AND symbol = ? AND open_time_ms BETWEEN ? AND ?"
         f"{scope}"
     )
-    if order == "agent_id, local_id":
+    if order != "id":
         sql = (
             f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY open_time_ms "
-            f"ORDER BY trades DESC, agent_id, local_id) AS copy {window}) WHERE copy = 1 "
+            f"ORDER BY trades DESC, {order}) AS copy {window}) WHERE copy = 1 "
             "ORDER BY open_time_ms"
         )
     else:
@@ -271,6 +304,89 @@ def candle_events(
         ts = candle_close_ns(candle)
         if start_ns <= ts <= end_ns:
             yield ts, CANDLE, candle
+
+
+# -- longer timeframes ---------------------------------------------------------------
+
+
+def _stored_timeframe(
+    conn: sqlite3.Connection, exchange: str, symbol: str, timeframe: str, first_ms: int,
+    last_ms: int,
+) -> Iterator[Candle]:
+    """An agent database's own candles of ``timeframe`` (``candles_tf``, filled by
+    ``tickerml data import``); none from a store without that table (the hub's)."""
+    try:
+        rows = conn.execute(
+            "SELECT open_time_ms, open, high, low, close, volume, trades FROM candles_tf "
+            "WHERE exchange = ? AND symbol = ? AND timeframe = ? "
+            "AND open_time_ms BETWEEN ? AND ? ORDER BY open_time_ms",
+            (exchange, symbol, timeframe, first_ms, last_ms),
+        )
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return
+        raise
+    for open_ms, o, h, low, c, v, n in rows:
+        yield Candle(
+            exchange, symbol, open_ms, Decimal(o), Decimal(h), Decimal(low), Decimal(c),
+            Decimal(v), int(n),
+        )
+
+
+def timeframe_candle_events(
+    conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int,
+    agent: str | None = None, *, timeframe: str = "1m",
+) -> Iterator[Event]:
+    """Candles of ``timeframe`` (``5m``, ``1h``...) that close within the window, at
+    their close time (open + the interval).
+
+    ``1m`` is :func:`candle_events`. A longer one is read from the store's own
+    candles of that timeframe where it has them (``candles_tf``, imported from an
+    exchange's files), and resampled exactly from the 1-minute candles for every
+    other bucket (:func:`shared.candles.resample`: complete buckets only).
+    ``ValueError`` for a timeframe that is not one.
+    """
+    interval_ms = timeframe_ms(timeframe)
+    if interval_ms == MINUTE_MS:
+        yield from candle_events(conn, exchange, symbol, start_ns, end_ns, agent)
+        return
+    name = timeframe_name(interval_ms)
+    interval_ns = interval_ms * 1_000_000
+    first_ms = start_ns // 1_000_000 - interval_ms
+    last_ms = end_ns // 1_000_000
+    stored = ((c.open_time_ms, 0, c) for c in _stored_timeframe(
+        conn, exchange, symbol, name, first_ms, last_ms))
+    sources: list[Iterator[tuple[int, int, Candle]]] = [stored]
+    if DAY_MS % interval_ms == 0:
+        bucket_ms = first_ms - first_ms % interval_ms
+        minutes = (
+            candle for _, _, candle in candle_events(
+                conn, exchange, symbol, (bucket_ms + MINUTE_MS) * 1_000_000, end_ns, agent
+            ) if isinstance(candle, Candle)
+        )
+        sources.append((c.open_time_ms, 1, c) for c in resample(minutes, interval_ms))
+    previous = None
+    for open_ms, _, candle in heapq.merge(*sources):
+        if open_ms == previous:
+            continue  # the store's own candle of that bucket stands
+        previous = open_ms
+        ts = open_ms * 1_000_000 + interval_ns
+        if start_ns <= ts <= end_ns:
+            yield ts, CANDLE, candle
+
+
+def stored_timeframe_count(
+    conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int,
+    timeframe: str,
+) -> int:
+    """How many of the store's own ``timeframe`` candles open in the window."""
+    name = timeframe_name(timeframe_ms(timeframe))
+    return _count(
+        conn,
+        "SELECT COUNT(*) FROM candles_tf WHERE exchange = ? AND symbol = ? AND timeframe = ? "
+        "AND open_time_ms BETWEEN ? AND ?",
+        (exchange, symbol, name, start_ns // 1_000_000, end_ns // 1_000_000),
+    )
 
 
 # -- what there is -------------------------------------------------------------------
@@ -373,7 +489,9 @@ def inferred_instrument(
     scope, args, _ = _scope(conn, agent)
     prices: list[str] = []
     sizes: list[str] = []
-    for table, size_column in (("trades", "size"), ("candles_1m", "volume")):
+    for table, size_column in (
+        ("trades", "size"), ("candles_1m", "volume"), ("candles_tf", "volume")
+    ):
         price_column = "price" if table == "trades" else "close"
         try:
             rows = conn.execute(

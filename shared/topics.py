@@ -82,6 +82,15 @@ def is_agent_data(topic: str) -> bool:
             and f"{parts[0]}/{parts[1]}" == NAMESPACE)
 
 
+def topic_agent(topic: str) -> str | None:
+    """The agent id an agent-owned topic names, or None when it names no valid one
+    (cheap: the rest of the topic is not checked; :func:`parse_agent_topic` does that)."""
+    parts = topic.split("/", 4)
+    if len(parts) < 4 or parts[2] != "agent" or f"{parts[0]}/{parts[1]}" != NAMESPACE:
+        return None
+    return parts[3] if _ID.fullmatch(parts[3]) else None
+
+
 def agent_subscriptions(agent_id: str) -> tuple[str, ...]:
     """What an agent subscribes to: its acknowledgements, its commands, the models."""
     return (hub_ack(agent_id), hub_command(agent_id), MODELS)

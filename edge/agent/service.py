@@ -7,7 +7,12 @@ For each exchange the symbols are split into connections of at most the feed's
 quiet symbols and takes book snapshots on the injected clock; one status task
 logs a line a period. Stopping (a signal, ``duration_s``, or the caller's
 event) closes the sockets, then drains the store writer so nothing already
-received is lost.
+received is lost; :meth:`AgentService.run` returns the run's own figures
+(:class:`RunSummary`), not the state the shutdown left.
+
+Before anything opens, :func:`~edge.agent.checks.check_runnable` refuses a config
+the agent cannot run, and a lock beside the database
+(:class:`~edge.store.lock.StoreLock`) refuses a second agent on the same store.
 """
 
 from __future__ import annotations
@@ -22,17 +27,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge.agent.checks import check_runnable, errors_of
 from edge.agent.commands import agent_handlers, feed_health
 from edge.agent.router import EventRouter
 from edge.collector.recorder import RawRecorder
 from edge.collector.runner import ConnectionRunner
 from edge.feeds import feed_class
+from edge.store.lock import StoreLock, lock_path
 from edge.store.writer import StoreWriter, WriterStats, database_path
 from edge.sync.client import SyncClient
 from edge.trading.live import PaperTrading
 from shared.clock import Clock, LiveClock
 from shared.config.edge import EdgeConfig
-from shared.errors import ConfigError, OperationalError
+from shared.errors import OperationalError
 from shared.trading.arbitrage import ArbitrageDetector
 
 if TYPE_CHECKING:
@@ -78,6 +85,55 @@ class ServiceStatus:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What one run did, from its start to the moment it was told to stop: the
+    closing line and the exit status report these, not the state after shutdown
+    (every socket closed, every book unsynced)."""
+
+    duration_s: float
+    messages: int
+    """WebSocket messages received over the run."""
+    book_updates: int
+    """Books published consistent with their exchange (synced, checked)."""
+    trades: int
+    books: int
+    books_synced_best: int
+    """The most books synced at once (sampled every tick and at the stop)."""
+    books_synced_at_stop: int
+    """Books synced when the stop came, before the sockets closed."""
+    connections: int
+    connections_up: int
+    """Sockets that were up at some point of the run."""
+    reconnects: int
+    silences: int
+    writer: WriterStats
+
+    @property
+    def messages_per_s(self) -> float:
+        """The average rate over the whole run."""
+        return self.messages / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def received_market_data(self) -> bool:
+        """Whether any book synced or any trade arrived."""
+        return self.book_updates > 0 or self.trades > 0
+
+    def line(self) -> str:
+        w = self.writer
+        return (
+            f"ran {self.duration_s:.1f} s: {self.messages} messages "
+            f"({self.messages_per_s:.1f} msg/s), books synced {self.books_synced_best}/"
+            f"{self.books} at best and {self.books_synced_at_stop}/{self.books} at stop, "
+            f"sockets {self.connections_up}/{self.connections} up, "
+            f"reconnects {self.reconnects}, rows {w.total_written} "
+            f"(trades {w.rows_written.get('trades', 0)}, "
+            f"candles {w.rows_written.get('candles_1m', 0)}, "
+            f"snapshots {w.rows_written.get('book_snapshots', 0)}), commits {w.commits}"
+            + (f", dropped {w.dropped_rows}" if w.dropped_rows else "")
+        )
+
+
 class AgentService:
     """The agent of an :class:`EdgeConfig`: collects every exchange into its SQLite
     store and routes the market data on to paper trading and the arbitrage detector."""
@@ -90,13 +146,39 @@ class AgentService:
         db_path: Path | None = None,
         capture_path: Path | None = None,
         status_interval_s: float = 60.0,
+        source: str = "edge config",
+        lock: StoreLock | None = None,
     ) -> None:
-        if not config.exchanges:
-            raise ConfigError("exchanges: nothing to collect (list at least one exchange)")
+        """``source`` names the config in errors (the file, for ``edge run``); ``lock``
+        is the database's lock when the caller took it already (else it is taken here)
+        and is released when the run ends."""
+        problems = check_runnable(config)
+        failure = errors_of(problems, source)
+        if failure is not None:
+            raise failure
+        for problem in problems:
+            log.warning("%s", problem.line(source))
         self.config = config
         self.clock: Clock = clock or LiveClock()
         self.db_path = db_path or database_path(config.data_dir, config.store)
         self.status_interval_s = status_interval_s
+        if lock is not None and lock.path != lock_path(self.db_path):
+            raise ValueError(f"{lock.path} is not the lock of {self.db_path}")
+        self.lock = lock or StoreLock.acquire(self.db_path)
+        """This agent's hold on its database, for as long as it runs."""
+        try:
+            self._assemble(config, capture_path)
+        except BaseException:
+            # A part that failed after the writer opened (paper trading's ledger, say)
+            # must not leave its thread writing to a database it no longer holds.
+            writer: StoreWriter | None = getattr(self, "writer", None)
+            with contextlib.suppress(Exception):
+                if writer is not None:
+                    writer.close()
+            self.lock.release()
+            raise
+
+    def _assemble(self, config: EdgeConfig, capture_path: Path | None) -> None:
         self.writer = StoreWriter(self.db_path, config.store)
         arb = config.trading.arbitrage
         exchanges_per_symbol: dict[str, set[str]] = {}
@@ -124,10 +206,7 @@ class AgentService:
         )
         self.runners: list[ConnectionRunner] = []
         for exchange in config.exchanges:
-            try:
-                cls = feed_class(exchange.name)
-            except KeyError as exc:
-                raise ConfigError(f"exchanges: {exc.args[0]}") from None
+            cls = feed_class(exchange.name)  # check_runnable vouched for the name
             groups = split_symbols(exchange.symbols, cls.max_symbols_per_connection)
             for i, symbols in enumerate(groups):
                 label = exchange.name if len(groups) == 1 else f"{exchange.name}#{i + 1}"
@@ -142,6 +221,12 @@ class AgentService:
         self.news: NewsJobs | None = None
         """The news harvest and hourly roll-up while running, when ``news.enabled``."""
         self._last_status = (time.monotonic(), 0)
+        self._best_synced = 0
+
+    def _synced_books(self) -> int:
+        synced = sum(r.feed.is_synced(s) for r in self.runners for s in r.feed.symbols)
+        self._best_synced = max(self._best_synced, synced)
+        return synced
 
     # -- status ----------------------------------------------------------------------
 
@@ -172,13 +257,15 @@ class AgentService:
 
     async def run(
         self, *, duration_s: float | None = None, stop: asyncio.Event | None = None
-    ) -> ServiceStatus:
+    ) -> RunSummary:
         """Run until ``stop`` is set, ``duration_s`` passes, or SIGINT/SIGTERM.
 
-        Always drains the writer before returning; raises the writer's error if it failed.
+        Always drains the writer and releases the database's lock before returning;
+        raises the writer's error if it failed.
         """
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
         if self.config.news.enabled:
             from edge.news.jobs import NewsJobs
 
@@ -186,7 +273,7 @@ class AgentService:
             try:
                 self.news.start()
             except BaseException:
-                self.writer.close()
+                self._close_store()
                 raise
         if self.config.sync.enabled:
             try:
@@ -198,7 +285,7 @@ class AgentService:
             except BaseException:
                 if self.news is not None:
                     self.news.shutdown()
-                self.writer.close()
+                self._close_store()
                 raise
             self.sync.start()
         handled = self._install_signals(loop, stop)
@@ -225,6 +312,10 @@ class AgentService:
                     failure = task.exception()
             waiter.cancel()
         finally:
+            # The run's figures as the stop finds them, before closing the sockets
+            # unsyncs every book.
+            stopped = time.monotonic()
+            at_stop = self._synced_books()
             stop.set()
             await self._stop_tasks(tasks)
             for task in background:
@@ -232,10 +323,25 @@ class AgentService:
             await asyncio.gather(*background, return_exceptions=True)
             for sig in handled:
                 loop.remove_signal_handler(sig)
-            status = self._shutdown()
+            self._shutdown()
+            summary = RunSummary(
+                duration_s=stopped - started,
+                messages=sum(r.messages for r in self.runners),
+                book_updates=self.router.book_updates,
+                trades=self.router.trades,
+                books=sum(len(r.feed.symbols) for r in self.runners),
+                books_synced_best=self._best_synced,
+                books_synced_at_stop=at_stop,
+                connections=len(self.runners),
+                connections_up=sum(r.connects > 0 for r in self.runners),
+                reconnects=sum(r.reconnects for r in self.runners),
+                silences=sum(r.silences for r in self.runners),
+                writer=self.writer.stats(),
+            )
+            log.info("stopped: %s", summary.line())
         if failure is not None:
             raise failure
-        return status
+        return summary
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
         handled: list[int] = []
@@ -253,7 +359,14 @@ class AgentService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _shutdown(self) -> ServiceStatus:
+    def _close_store(self) -> None:
+        """Close the writer, then let another agent have the database."""
+        try:
+            self.writer.close()
+        finally:
+            self.lock.release()
+
+    def _shutdown(self) -> None:
         # Only minutes already over are closed: the running minute is incomplete
         # and storing it would freeze a partial candle (INSERT OR IGNORE keeps
         # the first) that the next run could never correct.
@@ -271,12 +384,9 @@ class AgentService:
             with contextlib.suppress(OperationalError):
                 self.writer.flush()
             self.sync.stop()
-        self.writer.close()
-        final = self.status()
-        log.info("stopped: %s", final.line())
+        self._close_store()
         if self.paper is not None:
             log.info("paper trading: %s", self.paper.summary())
-        return final
 
     async def _ticker(self, stop: asyncio.Event) -> None:
         interval = min(1.0, self.config.store.snapshot_interval_s / 5)
@@ -287,6 +397,7 @@ class AgentService:
                 log.error("store writer failed, stopping: %s", self.writer.failed)
                 stop.set()
                 return
+            self._synced_books()
             self.router.close_candles()
             self.router.take_snapshots(feeds)
             self.router.tick_trading()
@@ -306,7 +417,7 @@ def run_agent(
     capture_path: Path | None = None,
     status_interval_s: float = 60.0,
     **kwargs: Any,
-) -> ServiceStatus:
+) -> RunSummary:
     """Build an :class:`AgentService` and run it on a fresh event loop."""
     service = AgentService(
         config, capture_path=capture_path, status_interval_s=status_interval_s, **kwargs

@@ -20,6 +20,14 @@ DEPTHS = (10, 25, 100, 500, 1000)
 
 _V1_ASSET = {"BTC": "XBT", "DOGE": "XDG"}
 _UNIFIED_ASSET = {v1: unified for unified, v1 in _V1_ASSET.items()}
+ASSET_ALIASES: dict[str, str] = {
+    **_UNIFIED_ASSET,
+    # REST asset ids of the oldest assets carry an X (crypto) or Z (fiat) prefix.
+    "XXBT": "BTC", "XXDG": "DOGE", "XETH": "ETH", "XLTC": "LTC", "XXRP": "XRP",
+    "XXLM": "XLM", "XXMR": "XMR", "XETC": "ETC", "XZEC": "ZEC", "XREP": "REP",
+    "ZUSD": "USD", "ZEUR": "EUR", "ZGBP": "GBP", "ZJPY": "JPY", "ZCAD": "CAD",
+}
+"""Kraken's asset codes (WebSocket v1, REST) -> unified ones."""
 _SCALE = 18  # decimals used to read a v2 number once, before its precision is known
 
 

@@ -5,6 +5,15 @@ Each such exchange documents the same shape of procedure: buffer diffs, fetch a
 snapshot, drop what the snapshot already contains, bridge with the first diff,
 then demand contiguous sequence numbers. Only the bridging, the sequence fields
 and the snapshot body's shape differ, and those stay in each exchange's module.
+
+A snapshot holds at most :meth:`SnapshotSyncFeed.snapshot_levels` levels a side,
+and diffs only tell of the levels that change. So when a side came back full, a
+level beyond its worst price may exist without the book ever hearing of it: once
+the levels in front of it are deleted, a book that kept everything would show a
+hole there (KuCoin's ``level2_100`` did, at ranks 101 and 102 of a real capture).
+Each side therefore keeps a bound, the worst price it knows exactly, and drops
+levels beyond it; cutting the book to ``depth`` moves the bound in. A side thinned
+to less than half of ``depth`` that way is refreshed from a new snapshot.
 """
 
 from __future__ import annotations
@@ -34,9 +43,13 @@ Levels = list[tuple[int, int]]
 class SyncState:
     """Where one symbol is in the snapshot + diff procedure."""
 
-    __slots__ = ("buffer", "last_seq", "loaded", "requested", "synced")
+    __slots__ = ("ask_ceiling", "bid_floor", "buffer", "last_seq", "loaded", "requested", "synced")
 
     def __init__(self) -> None:
+        self.bid_floor: int | None = None
+        """The lowest bid price known exactly; None: every bid is known."""
+        self.ask_ceiling: int | None = None
+        """The highest ask price known exactly; None: every ask is known."""
         self.buffer: deque[Any] = deque(maxlen=MAX_BUFFERED_DIFFS)
         self.last_seq = 0
         self.loaded = False  # a snapshot is in the book, waiting for the diff that bridges it
@@ -63,6 +76,11 @@ class SnapshotSyncFeed(ExchangeFeed):
 
     sequence_names: tuple[str, str] = ("start", "end")
     """How the exchange names a diff's first and last sequence number (for messages)."""
+
+    @abstractmethod
+    def snapshot_levels(self) -> int:
+        """Levels a side the snapshot of :meth:`snapshot_url` holds at most: a side
+        that comes back this full may have levels beyond it."""
 
     @abstractmethod
     def _check_diff(self, diff: tuple[Any, ...]) -> None:
@@ -111,7 +129,7 @@ class SnapshotSyncFeed(ExchangeFeed):
         recv_ns: int, levels: int,
     ) -> None:
         """``levels`` changes of the diff ending at ``last`` are in ``book``: publish
-        it, or resync it if they crossed it."""
+        it, or resync it if they crossed it or thinned its exact part too far."""
         state.last_seq = book.sequence = last
         book.ts_exchange_ns = ts_ms * 1_000_000
         book.ts_recv_ns = recv_ns
@@ -119,6 +137,11 @@ class SnapshotSyncFeed(ExchangeFeed):
         if book.is_crossed():
             self.event(symbol, FeedEventKind.CROSSED, f"after {self._position(last)}: {book!r}")
             self._resync(symbol, "crossed book")
+            return
+        self._keep_exact(state, book)
+        thin = self._thin_side(state, book)
+        if thin:
+            self._resync(symbol, thin)
             return
         state.synced = True
         self.sink.on_book(book)
@@ -151,14 +174,48 @@ class SnapshotSyncFeed(ExchangeFeed):
     def _book(self, symbol: str) -> OrderBook:
         book = self.books.get(symbol)
         if book is None:
+            # No depth of its own: _keep_exact cuts it after each whole diff, so that
+            # the cut moves the bounds.
             book = self.books[symbol] = OrderBook(
                 self.name,
                 symbol,
                 price_decimals=self.price_decimals,
                 size_decimals=self.size_decimals,
-                depth=self.depth,
             )
         return book
+
+    def _bound(self, state: SyncState, book: OrderBook) -> None:
+        """Bound each side of a freshly loaded snapshot that came back full."""
+        full = self.snapshot_levels()
+        bids, asks = book.bid_prices(), book.ask_prices()
+        state.bid_floor = bids[0] if len(bids) >= full else None
+        state.ask_ceiling = asks[-1] if len(asks) >= full else None
+        self._keep_exact(state, book)
+
+    def _keep_exact(self, state: SyncState, book: OrderBook) -> None:
+        """Drop the levels beyond each side's bound, then cut the book to ``depth``;
+        a cut side's bound becomes its new worst price."""
+        book.keep_within(state.bid_floor, state.ask_ceiling)
+        bids_cut, asks_cut = book.truncate(self.depth)
+        if bids_cut:
+            state.bid_floor = book.bid_prices()[0]
+        if asks_cut:
+            state.ask_ceiling = book.ask_prices()[-1]
+
+    def _thin_side(self, state: SyncState, book: OrderBook) -> str:
+        """Why the book needs a fresh snapshot ("" when it does not): a bounded side
+        holding fewer than half of ``depth`` levels."""
+        least = self.depth // 2
+        for side, bound, count in (
+            ("bids", state.bid_floor, len(book.bids)),
+            ("asks", state.ask_ceiling, len(book.asks)),
+        ):
+            if bound is not None and count < least:
+                return (
+                    f"{count} {side} left inside the snapshot's bound (depth {self.depth}): "
+                    "refreshing the snapshot"
+                )
+        return ""
 
     def _snapshot_loaded(
         self, symbol: str, state: SyncState, book: OrderBook, seq: int, recv_ns: int
@@ -170,6 +227,7 @@ class SnapshotSyncFeed(ExchangeFeed):
         """
         book.sequence = state.last_seq = seq
         book.ts_recv_ns = recv_ns
+        self._bound(state, book)
         state.loaded = True
         self.stats_for(symbol).snapshots += 1
         self.event(symbol, FeedEventKind.SNAPSHOT, f"{self.snapshot_sequence_name}={seq}")

@@ -13,7 +13,7 @@ exchange's module; generic code never asks which exchange it is talking to.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -109,6 +109,12 @@ class ExchangeFeed(ABC):
     """Subscription limit per socket; the collector opens more sockets beyond it."""
     ping_interval_s: ClassVar[float | None] = 20.0
     """WebSocket-level pings; exchanges with app-level pings use :meth:`ping_message`."""
+    asset_aliases: ClassVar[Mapping[str, str]] = {}
+    """The exchange's own asset codes -> unified ones (Kraken's ``XBT`` -> ``BTC``), for
+    reading symbols written the exchange's way (``tickerml data import``)."""
+    max_exact_depth: ClassVar[int | None] = None
+    """The deepest book (levels a side) the feed can keep exactly as the exchange has
+    it; a deeper configured ``depth`` is cut to it. None: any depth."""
 
     def __init__(
         self,
@@ -124,7 +130,8 @@ class ExchangeFeed(ABC):
         self.symbols = list(symbols)
         self.sink = sink
         self.clock = clock
-        self.depth = depth
+        limit = self.max_exact_depth
+        self.depth = depth if limit is None else min(depth, limit)
         self.ws_url = ws_url or self.default_ws_url
         self.rest_url = (rest_url or self.default_rest_url).rstrip("/")
         self.trades = trades

@@ -70,6 +70,8 @@ class BinanceFeed(SnapshotSyncFeed):
     max_symbols_per_connection: ClassVar[int] = 100
     """Binance allows 1024 streams a socket; 2 streams a symbol would allow 512, but
     the streams travel in the URL and 100 symbols keep it near 3.5 KB."""
+    max_exact_depth: ClassVar[int | None] = REST_DEPTH_LIMITS[-1]
+    """The deepest ``/api/v3/depth`` snapshot."""
     price_decimals: ClassVar[int] = 8
     size_decimals: ClassVar[int] = 8
     """Binance prints every price and quantity with exactly 8 decimals; a string
@@ -111,9 +113,13 @@ class BinanceFeed(SnapshotSyncFeed):
         """Nothing: the streams are already named in :meth:`connect_url`."""
         return []
 
+    def snapshot_levels(self) -> int:
+        """The smallest ``limit`` of ``/api/v3/depth`` that holds ``depth`` levels."""
+        return next((n for n in REST_DEPTH_LIMITS if n >= self.depth), REST_DEPTH_LIMITS[-1])
+
     def snapshot_url(self, symbol: str) -> str:
         """``{rest}/api/v3/depth?symbol=BTCUSDT&limit=N`` with N the smallest limit >= depth."""
-        limit = next((n for n in REST_DEPTH_LIMITS if n >= self.depth), REST_DEPTH_LIMITS[-1])
+        limit = self.snapshot_levels()
         return f"{self.rest_url}/api/v3/depth?symbol={self.native(symbol)}&limit={limit}"
 
     def snapshot_symbol(self, url: str) -> str | None:

@@ -35,6 +35,8 @@ from typing import Any, ClassVar, Literal
 import orjson
 
 from edge.feeds._kraken_wire import (
+    ASSET_ALIASES,
+    DEPTHS,
     V2_URL,
     from_v1_pair,
     infer_precision,
@@ -67,6 +69,9 @@ class KrakenFeed(SocketSyncFeed):
     name = "kraken"
     default_ws_url = V2_URL
     max_symbols_per_connection: ClassVar[int] = 50
+    max_exact_depth: ClassVar[int | None] = DEPTHS[-1]
+    """Kraken's deepest book subscription; its checksum keeps that many levels exact."""
+    asset_aliases: ClassVar[Mapping[str, str]] = ASSET_ALIASES
 
     def __init__(
         self,

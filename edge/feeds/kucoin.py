@@ -7,7 +7,9 @@ The book procedure (KuCoin's level-2 guide, checked against recorded traffic):
 
 1. buffer ``trade.l2update`` diffs (``sequenceStart``..``sequenceEnd``, each
    change ``[price, size, sequence]``);
-2. fetch a REST snapshot (``sequence``) through the sink;
+2. fetch a REST snapshot (``sequence``) through the sink: the public ``level2_100``
+   (``level2_20`` for a shallow book), so a book is kept at most 100 levels deep,
+   bounded where the snapshot stopped (see :mod:`edge.feeds._snapshot_sync`);
 3. drop diffs with ``sequenceEnd <= sequence``; in the diff that straddles the
    snapshot apply only the changes whose own sequence is newer than the book;
    a price of ``"0"`` is a sequence-only no-op, a size of ``"0"`` deletes;
@@ -39,6 +41,9 @@ from shared.marketdata import FeedEventKind, Trade
 MAX_TOPICS_PER_SUBSCRIBE = 100
 """KuCoin accepts at most 100 symbols in one subscribe message."""
 
+PUBLIC_SNAPSHOT_LEVELS = 100
+"""Levels a side of ``level2_100``, the deepest snapshot KuCoin serves without a key."""
+
 _KNOWN_REPLIES = frozenset({"welcome", "ack", "pong"})
 _IGNORED_TOPICS = frozenset({"/market/candles", "/market/snapshot", "/market/allTickers"})
 _MALFORMED = FeedEventKind.MALFORMED
@@ -57,6 +62,11 @@ class KucoinFeed(SnapshotSyncFeed):
     max_symbols_per_connection: ClassVar[int] = 100
     """Three topics a symbol (level2, match, ticker) under KuCoin's 300 topics a
     connection, and one subscribe message per topic (100 symbols each)."""
+    max_exact_depth: ClassVar[int | None] = PUBLIC_SNAPSHOT_LEVELS
+    """The deepest public snapshot is ``level2_100`` (the full book,
+    ``/api/v3/market/orderbook/level2``, needs an API key, which TickerML never
+    holds), and diffs only tell of levels that change: deeper than 100 levels the
+    book could not be known exactly."""
     ping_interval_s: ClassVar[float | None] = 18.0
     """KuCoin's usual ``pingInterval``; :meth:`prepare` replaces it with the server's."""
     decimals: ClassVar[int] = DEFAULT_DECIMALS
@@ -152,9 +162,13 @@ class KucoinFeed(SnapshotSyncFeed):
         """``{"id": ..., "type": "ping"}``: KuCoin drops a socket that stays silent."""
         return orjson.dumps({"id": self._next_id(), "type": "ping"}).decode()
 
+    def snapshot_levels(self) -> int:
+        """20 when ``depth`` allows (``level2_20``), else 100 (``level2_100``)."""
+        return 20 if self.depth <= 20 else PUBLIC_SNAPSHOT_LEVELS
+
     def snapshot_url(self, symbol: str) -> str:
         """The public partial book: ``level2_20`` when depth allows, else ``level2_100``."""
-        size = 20 if self.depth <= 20 else 100
+        size = self.snapshot_levels()
         return f"{self.rest_url}/api/v1/market/orderbook/level2_{size}?symbol={self.native(symbol)}"
 
     def snapshot_symbol(self, url: str) -> str | None:

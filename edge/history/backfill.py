@@ -21,6 +21,7 @@ from typing import Any
 
 import ccxt
 
+from edge.history.metadata import ccxt_error_text
 from edge.history.numbers import MINUTE_MS, decimal_text, exact_decimal
 from edge.history.writes import CandleRow, write_rows
 from shared.backoff import Backoff
@@ -146,14 +147,17 @@ class Backfiller:
             except ccxt.NetworkError as exc:
                 if backoff.attempt >= self.retries:
                     raise TemporaryError(
-                        f"{self.name}: {what} failed after {backoff.attempt + 1} tries: {exc}; "
+                        f"{self.name}: {what} failed after {backoff.attempt + 1} tries: "
+                        f"{ccxt_error_text(exc)}; "
                         "rows fetched so far are stored, run the backfill again to resume"
                     ) from exc
                 if report is not None:
                     report.retries += 1
                 self.sleep(backoff.next_delay())
             except ccxt.BaseError as exc:
-                raise OperationalError(f"{self.name}: {what} refused: {exc}") from exc
+                raise OperationalError(
+                    f"{self.name}: {what} refused: {ccxt_error_text(exc)}"
+                ) from exc
 
     def _check_symbol(self, symbol: str) -> None:
         markets = self._call("load_markets", None, self.exchange.load_markets)

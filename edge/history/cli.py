@@ -21,6 +21,7 @@ from edge.history.formats import FORMAT_NAMES
 from shared.cli_options import TIME, TIME_HELP, config_option
 from shared.config.base import load_config
 from shared.config.edge import EdgeConfig
+from shared.errors import ConfigError
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -66,7 +67,7 @@ def markets_command(
     history = config.history
     exchanges = [e for e in config.exchanges if exchange_name in (None, e.name)]
     if not exchanges:
-        raise click.ClickException(f"{config_file}: no exchange {exchange_name!r} configured")
+        raise ConfigError(f"{config_file}: no exchange {exchange_name!r} configured")
     cache_dir = Path(config.data_dir) / history.metadata_cache
     out: list[dict[str, object]] = []
     missing: list[str] = []
@@ -148,7 +149,7 @@ def backfill_command(
     if not targets and exchange_name and symbol:
         targets = [(exchange_name, symbol)]
     if not targets:
-        raise click.ClickException(f"{config_file}: nothing to backfill for those options")
+        raise ConfigError(f"{config_file}: nothing to backfill for those options")
     until_ms = (until if until is not None else time.time_ns()) // 1_000_000
     if since is not None:
         since_ms = since // 1_000_000
@@ -208,8 +209,20 @@ def _backfill_summary(report: BackfillReport) -> str:
 @click.command(name="import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True,
                                                                  dir_okay=False))
-@click.option("--exchange", required=True, help="Exchange the data is from, e.g. binanceus.")
-@click.option("--symbol", required=True, help="Unified symbol, e.g. BTC/USDT.")
+@click.option("--exchange", required=True,
+              help="Exchange the data is from, as the agent names it (binance, binanceus, "
+              "coinbase, kraken, kucoin; case and punctuation ignored, Binance.US is "
+              "binanceus).")
+@click.option("--exchange-unlisted", is_flag=True,
+              help="Accept an --exchange the agent has no feed for (e.g. ftx), stored "
+              "under that name.")
+@click.option("--symbol", required=True,
+              help="The market, in any usual spelling: BTC/USDT, BTCUSDT, btc-usdt, BTC_USDT; "
+              "the exchange's own codes too (Kraken's XBT/USD). Stored as unified BASE/QUOTE.")
+@click.option("--timeframe", default=None,
+              help="Interval of the candle files (1m, 5m, 15m, 1h, 1d...); default: read "
+              "off their open times. Candles longer than 1m go to the candles_tf table "
+              "(kept on the agent, not synced).")
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(FORMAT_NAMES),
               help="File layout; auto detects it from the contents.")
@@ -220,7 +233,9 @@ def _backfill_summary(report: BackfillReport) -> str:
 def import_command(
     files: tuple[Path, ...],
     exchange: str,
+    exchange_unlisted: bool,
     symbol: str,
+    timeframe: str | None,
     fmt: str,
     db_path: Path | None,
     config_file: Path,
@@ -228,10 +243,22 @@ def import_command(
 ) -> None:
     """Import trades and candles from files (ccxt and freqtrade CSV/JSON, Binance
     and Kraken exports; gzip too). Trades also build 1-minute candles with the live
-    candle builder. Re-importing a file adds nothing. Bad rows are reported by
-    file and line and counted; the exit status is 1 when there were any."""
-    from edge.history.importer import import_files
+    candle builder; candle files of 5m, 1h, 1d... go to candles_tf. Re-importing a
+    file adds nothing. Bad rows are reported by file and line and counted; the exit
+    status is 1 when there were any."""
+    from edge.history.importer import StrictStop, import_files
+    from edge.history.names import resolve_market
     from edge.store.db import open_store
+    from shared.candles import timeframe_ms
+
+    if timeframe is not None:
+        try:
+            timeframe_ms(timeframe)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--timeframe") from None
+    market = resolve_market(exchange, symbol, unlisted=exchange_unlisted)
+    if (market.exchange, market.symbol) != (exchange, symbol):
+        click.echo(f"importing as {market.exchange} {market.symbol}")
 
     batch_rows = 10_000
     if db_path is None:
@@ -251,9 +278,12 @@ def import_command(
                 progress.update(tasks[path], completed=done, total=total)
 
             report = import_files(
-                conn, files, exchange=exchange, symbol=symbol, fmt=fmt,
-                batch_rows=batch_rows, strict=strict, progress=update,
+                conn, files, exchange=market.exchange, symbol=market.symbol, fmt=fmt,
+                batch_rows=batch_rows, strict=strict, progress=update, timeframe=timeframe,
             )
+    except StrictStop as exc:
+        # Exit 1 like bad rows without --strict: the data had problems, the command ran.
+        raise click.ClickException(str(exc)) from None
     finally:
         conn.close()
     _print_import(report)
@@ -268,6 +298,8 @@ def _print_import(report: ImportReport) -> None:
             line += f", {f.trades_added} trades added"
             if f.trades_not_stored:
                 line += f" ({f.trades_not_stored} used for candles only: no id or side in file)"
+        elif f.timeframe != "1m":
+            line += f", {f.timeframe} candles, {f.candles_added} added (candles_tf)"
         else:
             line += f", {f.candles_added} candles added"
         line += f", {f.bad_rows} bad rows"

@@ -59,7 +59,8 @@ class TradeRecord:
 
 @dataclass(frozen=True, slots=True)
 class CandleRecord:
-    """One 1-minute candle read from a file; ``trades`` is 0 when the file has no count."""
+    """One candle read from a file (1 minute or longer: the importer reads the file's
+    interval off the open times); ``trades`` is 0 when the file has no count."""
 
     where: str
     open_time_ms: int

@@ -2,9 +2,13 @@
 
 Trades become rows of ``trades`` and, through :class:`shared.candles.CandleBuilder`
 (the same builder the live collector uses), 1-minute candles; candle files go
-straight into ``candles_1m``. Everything is written with ``source='import'`` in
-batched ``INSERT OR IGNORE`` transactions, so importing a file twice adds
-nothing and a minute the live collector already stored is kept.
+straight into ``candles_1m``, or, when their candles are 5 minutes, an hour, a
+day... apart, into ``candles_tf`` under that timeframe (kept on the agent, not
+synced: the hub resamples 1-minute candles instead). The interval is read off the
+open times (:func:`detect_interval`) unless ``timeframe`` says it. Everything is
+written with ``source='import'`` in batched ``INSERT OR IGNORE`` transactions, so
+importing a file twice adds nothing and a minute the live collector already
+stored is kept.
 
 A trade is stored only when the file gives both its id and its taker side:
 without an id a re-import could not recognise it (SQLite's UNIQUE lets NULLs
@@ -23,9 +27,20 @@ from pathlib import Path
 
 from edge.history.formats import BadRow, CandleRecord, Kind, TradeRecord, open_records
 from edge.history.numbers import MINUTE_MS, NS_PER_MS, decimal_text
-from edge.history.writes import CandleRow, TradeRow, candle_row, write_rows
-from shared.candles import CandleBuilder
+from edge.history.writes import (
+    CandleRow,
+    TradeRow,
+    candle_row,
+    write_rows,
+    write_timeframe_candles,
+)
+from shared.candles import CandleBuilder, timeframe_ms, timeframe_name
 from shared.errors import OperationalError
+
+
+class StrictStop(OperationalError):
+    """``--strict`` met a bad row: the import stopped there (rows before it are stored)."""
+
 
 MAX_PROBLEMS_KEPT = 20
 ImportProgress = Callable[[Path, int, int], None]
@@ -39,6 +54,8 @@ class FileReport:
     path: Path
     format: str
     kind: Kind
+    timeframe: str = "1m"
+    """Candle files: the interval of their candles (``candles_tf`` unless 1m)."""
     rows_read: int = 0
     trades_added: int = 0
     trades_not_stored: int = 0
@@ -83,21 +100,32 @@ class _Batch:
         return len(self.trades) + len(self.candles) + len(self.built)
 
 
-def _check_one_minute(path: Path, rows: Sequence[CandleRow]) -> None:
-    """Refuse 5-minute (or hourly...) candles before the first one is written.
+MIN_STEPS = 3
+"""Steps between open times needed to tell a file's interval; fewer read as 1m."""
 
-    The sign is that every step between candles is a multiple of one interval
-    longer than a minute. 1-minute files with holes (ccxt leaves out minutes
-    without trades) still have steps whose greatest common divisor is 1.
+
+def detect_interval(path: Path, rows: Sequence[CandleRow], stated_ms: int | None = None) -> int:
+    """The interval of a file's candles (ms), from their open times, before any is written.
+
+    Every step between candles is a multiple of the interval, so it is the steps'
+    greatest common divisor: 1-minute files with holes (ccxt leaves out minutes
+    without trades) still have steps whose divisor is one minute, and a 5-minute
+    file missing a few candles still reads as 5 minutes. ``stated_ms`` (``--timeframe``)
+    is taken when the steps allow it and refused, naming both, when they don't.
     """
     times = sorted({row[2] for row in rows})
     steps = [(b - a) // MINUTE_MS for a, b in itertools.pairwise(times)]
-    interval = math.gcd(*steps) if steps else 1
-    if len(steps) >= 3 and interval > 1:
-        raise OperationalError(
-            f"{path}: candles are {interval} minutes apart; only 1-minute "
-            "candles can be imported (candles_1m)"
-        )
+    minutes = math.gcd(*steps) if steps else 1
+    if stated_ms is not None:
+        if len(steps) >= 1 and (minutes * MINUTE_MS) % stated_ms:
+            raise OperationalError(
+                f"{path}: candles are {timeframe_name(minutes * MINUTE_MS)} apart, "
+                f"not {timeframe_name(stated_ms)} (--timeframe)"
+            )
+        return stated_ms
+    if len(steps) < MIN_STEPS:
+        return MINUTE_MS
+    return minutes * MINUTE_MS
 
 
 class Importer:
@@ -112,10 +140,12 @@ class Importer:
         batch_rows: int = 10_000,
         strict: bool = False,
         progress: ImportProgress | None = None,
+        timeframe: str | None = None,
     ) -> None:
         self.conn = conn
         self.exchange = exchange
         self.symbol = symbol
+        self.timeframe_ms = None if timeframe is None else timeframe_ms(timeframe)
         self.batch_rows = batch_rows
         self.strict = strict
         self.progress = progress
@@ -125,8 +155,14 @@ class Importer:
         self.report = ImportReport(exchange, symbol)
 
     def _flush(self, batch: _Batch, file_report: FileReport) -> None:
+        candles = batch.candles
+        if file_report.timeframe != "1m":
+            file_report.candles_added += write_timeframe_candles(
+                self.conn, file_report.timeframe, candles
+            )
+            candles = []
         candles_added, trades_added, built_added = write_rows(
-            self.conn, candles=batch.candles, trades=batch.trades, built_candles=batch.built
+            self.conn, candles=candles, trades=batch.trades, built_candles=batch.built
         )
         file_report.candles_added += candles_added
         file_report.trades_added += trades_added
@@ -158,13 +194,21 @@ class Importer:
         size = path.stat().st_size
         batch = _Batch()
         checked = False
+        interval_ms, phase = MINUTE_MS, 0
         try:
             for record in records:
+                if (
+                    checked and isinstance(record, CandleRecord)
+                    and record.open_time_ms % interval_ms != phase
+                ):
+                    record = BadRow(
+                        record.where, f"open time off the file's {file_report.timeframe} grid"
+                    )
                 if isinstance(record, BadRow):
                     file_report.bad_rows += 1
                     message = f"{record.where}: {record.message}"
                     if self.strict:
-                        raise OperationalError(
+                        raise StrictStop(
                             f"{message} (stopped: --strict; rows before it are stored)"
                         )
                     if len(file_report.problems) < MAX_PROBLEMS_KEPT:
@@ -182,13 +226,13 @@ class Importer:
                     self._add_trade(record, batch, file_report)
                 if len(batch) >= self.batch_rows:
                     if not checked:
-                        _check_one_minute(path, batch.candles)
+                        interval_ms, phase = self._interval(path, batch, file_report)
                         checked = True
                     self._flush(batch, file_report)
                     if self.progress is not None:
                         self.progress(path, bytes_read(), size)
             if not checked:
-                _check_one_minute(path, batch.candles)
+                self._interval(path, batch, file_report)
             self._flush(batch, file_report)
         finally:
             close()
@@ -196,6 +240,17 @@ class Importer:
             self.progress(path, size, size)
         self.report.files.append(file_report)
         return file_report
+
+    def _interval(self, path: Path, batch: _Batch, file_report: FileReport) -> tuple[int, int]:
+        """(interval, phase) of a candle file's first batch, in ms; the interval is named
+        in the report, and every later candle must open a whole number of them after
+        the first one (a weekly candle opens on a Monday: not a multiple of a week)."""
+        if not batch.candles:
+            return MINUTE_MS, 0
+        interval = detect_interval(path, batch.candles, self.timeframe_ms)
+        file_report.timeframe = timeframe_name(interval)
+        # Every step of the batch is a multiple of the interval: one phase for all.
+        return interval, batch.candles[0][2] % interval
 
     def finish(self) -> ImportReport:
         """Close the last built candle and write it; returns the whole report."""
@@ -216,10 +271,16 @@ def import_files(
     batch_rows: int = 10_000,
     strict: bool = False,
     progress: ImportProgress | None = None,
+    timeframe: str | None = None,
 ) -> ImportReport:
-    """Import files, in the order given, for one exchange and symbol."""
+    """Import files, in the order given, for one exchange and symbol.
+
+    ``timeframe`` (``5m``, ``1h``...) states the interval of candle files; None
+    reads it off their open times.
+    """
     importer = Importer(
-        conn, exchange, symbol, batch_rows=batch_rows, strict=strict, progress=progress
+        conn, exchange, symbol, batch_rows=batch_rows, strict=strict, progress=progress,
+        timeframe=timeframe,
     )
     for path in paths:
         importer.import_file(Path(path), fmt)

@@ -114,15 +114,19 @@ def market_info_from_ccxt(
 
 
 def rehost_urls(urls: object, base_url: str) -> object:
-    """Every URL in a ccxt ``urls['api']`` tree moved to ``base_url``'s scheme and host.
+    """Every URL in a ccxt ``urls['api']`` tree moved under ``base_url``.
 
-    Paths are kept, so one loopback server that routes by path stands in for
-    all of an exchange's hosts. Generic on purpose: no exchange-specific keys.
+    ``base_url``'s scheme and host replace the endpoint's, and its path, if any,
+    goes before the endpoint's path: ``http://127.0.0.1:8765/binance`` turns
+    ``https://api.binance.com/api/v3`` into ``http://127.0.0.1:8765/binance/api/v3``,
+    so one loopback server that routes by path (the simulator) stands in for every
+    host of several exchanges. Generic on purpose: no exchange-specific keys.
     """
     if isinstance(urls, str):
         target = urlsplit(base_url)
         parts = urlsplit(urls)
-        return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+        path = target.path.rstrip("/") + parts.path
+        return urlunsplit((target.scheme, target.netloc, path, parts.query, parts.fragment))
     if isinstance(urls, dict):
         return {key: rehost_urls(value, base_url) for key, value in urls.items()}
     return urls
@@ -156,6 +160,32 @@ def public_exchange(
     return exchange
 
 
+def ccxt_error_text(exc: BaseException) -> str:
+    """ccxt's message with the cause it leaves out.
+
+    ccxt says which request failed (``binance GET https://...``, or the exchange's
+    answer) but keeps why in the exception chain: the deepest cause is what the
+    operator can act on (``[Errno -2] Name or service not known``, ``[SSL:
+    CERTIFICATE_VERIFY_FAILED] ...``, ``tlsv1 alert unknown ca``), so it is added.
+    """
+    from requests import HTTPError  # ccxt's transport; imported with ccxt anyway
+
+    text = str(exc).strip() or type(exc).__name__
+    root, seen = exc, {id(exc)}
+    while True:
+        cause = root.__cause__ or (None if root.__suppress_context__ else root.__context__)
+        if cause is None or id(cause) in seen:
+            break
+        seen.add(id(cause))
+        root = cause
+    # An HTTP error status is already in ccxt's message, with the exchange's answer.
+    if root is not exc and not isinstance(root, HTTPError):
+        why = str(root).strip() or type(root).__name__
+        if why not in text:
+            text = f"{text}: {why}"
+    return text
+
+
 def fetch_markets(exchange: ccxt.Exchange) -> dict[str, MarketInfo]:
     """Load an exchange's spot markets through ccxt (network).
 
@@ -168,9 +198,13 @@ def fetch_markets(exchange: ccxt.Exchange) -> dict[str, MarketInfo]:
     try:
         markets = exchange.load_markets(reload=True)
     except ccxt.NetworkError as exc:
-        raise TemporaryError(f"{name}: cannot load markets (network): {exc}") from exc
+        raise TemporaryError(
+            f"{name}: cannot load markets (network): {ccxt_error_text(exc)}"
+        ) from exc
     except ccxt.BaseError as exc:
-        raise OperationalError(f"{name}: exchange refused the markets request: {exc}") from exc
+        raise OperationalError(
+            f"{name}: exchange refused the markets request: {ccxt_error_text(exc)}"
+        ) from exc
     out: dict[str, MarketInfo] = {}
     for symbol, market in markets.items():
         if market.get("spot"):

@@ -1,5 +1,8 @@
 """Batched, idempotent writes of historical rows into the agent's database.
 
+1-minute candles go to ``candles_1m`` (synced to the hub); candles of a longer
+timeframe from an imported file go to ``candles_tf`` (kept on the agent).
+
 Each batch is one ``BEGIN IMMEDIATE`` transaction of ``INSERT OR IGNORE``: the
 unique indexes on (exchange, symbol, trade_id) and (exchange, symbol,
 open_time_ms) make a re-run add nothing, and a row already written by the live
@@ -25,6 +28,11 @@ _INSERT_CANDLES = (
     "INSERT OR IGNORE INTO candles_1m "
     "(exchange, symbol, open_time_ms, open, high, low, close, volume, trades, source) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_TF_CANDLES = (
+    "INSERT OR IGNORE INTO candles_tf "
+    "(timeframe, exchange, symbol, open_time_ms, open, high, low, close, volume, trades, source) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_TRADES = (
     "INSERT OR IGNORE INTO trades "
@@ -79,3 +87,22 @@ def write_rows(
         conn.execute("ROLLBACK")
         raise
     return counts[0], counts[1], counts[2]
+
+
+def write_timeframe_candles(
+    conn: sqlite3.Connection, timeframe: str, candles: Sequence[CandleRow]
+) -> int:
+    """Insert candles of ``timeframe`` (``5m``, ``1h``...) into ``candles_tf`` in one
+    transaction; returns how many were new."""
+    if not candles:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = conn.total_changes
+        conn.executemany(_INSERT_TF_CANDLES, [(timeframe, *row) for row in candles])
+        added = conn.total_changes - before
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return added

@@ -58,7 +58,9 @@ def _unavailable(name: str, exc: Exception) -> click.Command:
     """A stand-in that shows why ``name`` cannot load, in help and when run."""
 
     def stand_in() -> None:
-        raise click.ClickException(f"`tickerml news {name}` cannot load: {exc}")
+        from shared.errors import OperationalError
+
+        raise OperationalError(f"`tickerml news {name}` cannot load: {exc}")
 
     return UnavailableCommand(
         name=name,
@@ -167,12 +169,13 @@ def run_command(config_file: Path, duration: float | None) -> None:
 
 
 def _read_rows(path: Path, since_ns: int, symbol: str | None) -> list[Any]:
-    from edge.store.db import connect
+    from edge.store.db import open_readonly
+    from shared.errors import OperationalError
     from shared.features.sentiment import COLUMNS, HourlySentiment
 
     if not path.exists():
-        raise click.ClickException(f"no database at {path}: run `tickerml news harvest` first")
-    conn = connect(path, readonly=True)
+        raise OperationalError(f"{path}: no database yet (run `tickerml news harvest` first)")
+    conn = open_readonly(path)
     try:
         sql = (
             f"SELECT {', '.join(COLUMNS)} FROM news_sentiment_hourly WHERE hour_start_ns >= ?"
@@ -182,7 +185,7 @@ def _read_rows(path: Path, since_ns: int, symbol: str | None) -> list[Any]:
         params: tuple[Any, ...] = (since_ns, symbol) if symbol else (since_ns,)
         rows = conn.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:
-        raise click.ClickException(f"{path}: {exc} (an older database? run a harvest)") from exc
+        raise OperationalError(f"{path}: {exc} (an older database? run a harvest)") from exc
     finally:
         conn.close()
     return [HourlySentiment.from_row(row) for row in rows]

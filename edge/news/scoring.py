@@ -35,6 +35,12 @@ from shared.config.news import NewsConfig
 
 log = logging.getLogger(__name__)
 
+_warned: set[str] = set()
+"""The LLM failure reasons already logged as warnings in this process. A down LLM is
+tried again every ``recheck_s`` and every cycle makes a fresh scorer where none is
+kept, so without this the same "unreachable" warning would come once a cycle; later
+ones are logged at INFO until the LLM scores again."""
+
 Scored = list[tuple[int, SentimentScore]]
 """``(article_id, score)`` pairs, several per article."""
 
@@ -175,8 +181,9 @@ class NewsScorer:
                                       f"(budget {budget:g}s)"), stats)
                 tripped = True
         if not tripped and stats.llm_ok:
-            if self._down_until_ns is not None:
+            if self._down_until_ns is not None or _warned:
                 log.info("news: the LLM (%s) scores again", self.llm.model)
+            _warned.clear()
             self._down_until_ns = None
             self.last_error = None
         stats.llm_seconds = time.monotonic() - started
@@ -186,7 +193,9 @@ class NewsScorer:
         if stats.fallback is None:
             then = "the built-in scorer" if self.mode == "auto" else "articles wait unscored"
             recheck = self.config.ollama.recheck_s
-            log.warning("news: LLM %s: %s; %s for %gs", error.reason, error, then, recheck)
+            level = logging.INFO if error.reason in _warned else logging.WARNING
+            _warned.add(error.reason)
+            log.log(level, "news: LLM %s: %s; %s for %gs", error.reason, error, then, recheck)
             stats.fallback = f"LLM {error.reason}: {error}"
         self.last_error = error
         self._down_until_ns = self.clock.time_ns() + int(self.config.ollama.recheck_s * 1e9)

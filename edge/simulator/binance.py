@@ -10,7 +10,9 @@ What a client sees is what ``stream.binance.com`` and ``api.binance.com`` send:
   ``u`` + 1);
 * ``trade`` prints the moment a market order fills, one per level it takes;
 * REST ``/api/v3/depth`` whose ``lastUpdateId`` is the id of the last change the
-  returned book contains, which is what lets a client bridge snapshot and diffs.
+  returned book contains, which is what lets a client bridge snapshot and diffs;
+* REST ``/api/v3/exchangeInfo`` (what ccxt's ``load_markets`` reads) and
+  ``/api/v3/klines`` (1-minute candles of the closed minutes, for a backfill).
 
 Every price and quantity is printed with exactly 8 decimals, as Binance does.
 """
@@ -18,11 +20,13 @@ Every price and quantity is printed with exactly 8 decimals, as Binance does.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from urllib.parse import parse_qs
 from zlib import crc32
 
 import orjson
 
+from edge.simulator.candles import SimCandle
 from edge.simulator.model import MarketEvent, MarketModel
 
 DEPTH_SUFFIX = "@depth@100ms"
@@ -47,6 +51,14 @@ def _fmt(ticks: int, scale: int) -> str:
     """Integer ticks at the symbol's decimals -> Binance's 8-decimal string."""
     whole, frac = divmod(ticks * scale, 100_000_000)
     return f"{whole}.{frac:08d}"
+
+
+def _dec(value: Decimal) -> str:
+    """A decimal with Binance's 8 decimals (exact for every simulated price and size)."""
+    return f"{value.quantize(_EIGHT):f}"
+
+
+_EIGHT = Decimal(1).scaleb(-DECIMALS)
 
 
 class BinanceMarket:
@@ -231,6 +243,18 @@ class BinanceMarket:
                 "symbols": symbols,
             }
         ).decode()
+
+    def klines(self, candles: list[SimCandle]) -> str:
+        """The ``/api/v3/klines`` body: Binance's 12-column rows, decimals as strings."""
+        rows = []
+        for item in candles:
+            c = item.candle
+            rows.append([
+                c.open_time_ms, _dec(c.open), _dec(c.high), _dec(c.low), _dec(c.close),
+                _dec(c.volume), c.open_time_ms + 59_999, _dec(item.quote_volume), c.trades,
+                "0.00000000", "0.00000000", "0",
+            ])
+        return orjson.dumps(rows).decode()
 
     def server_time(self) -> str:
         """The ``/api/v3/time`` body (simulated time)."""

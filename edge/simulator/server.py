@@ -3,15 +3,19 @@
 =====================================  ==========================================
 ``ws://HOST:PORT/binance/stream?...``  Binance combined streams (``@depth@100ms``,
                                        ``@trade``); also ``SUBSCRIBE`` requests
-``http://HOST:PORT/binance/api/v3/..``  REST ``depth``, ``exchangeInfo``, ``time``,
-                                       ``ping``
+``http://HOST:PORT/binance/api/v3/..``  REST ``depth``, ``exchangeInfo``, ``klines``,
+                                       ``time``, ``ping``
 ``ws://HOST:PORT/kraken/v2``           Kraken WebSocket v2 (``book``, ``trade``,
                                        ``instrument``, ``ping``, heartbeats)
+``http://HOST:PORT/kraken/0/public/..``  Kraken REST ``Assets``, ``AssetPairs``,
+                                       ``OHLC``, ``Time``
 =====================================  ==========================================
 
 So a feed is pointed at it with ``ws_url: ws://HOST:PORT/binance`` and
 ``rest_url: http://HOST:PORT/binance`` (or ``ws_url: ws://HOST:PORT/kraken/v2``)
-and connects exactly as to the venue. REST is answered from ``process_request``
+and connects exactly as to the venue; ccxt (``tickerml edge markets``, ``edge
+backfill``) is pointed at ``http://HOST:PORT/binance`` or ``http://HOST:PORT/kraken``
+through ``history.rest_base_urls``. REST is answered from ``process_request``
 on the same port: websockets parses the HTTP request before the upgrade, so a
 plain GET gets a JSON response instead of a handshake.
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -37,10 +42,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from edge.simulator.binance import BinanceMarket, parse_streams
+from edge.simulator.candles import CandleHistory
 from edge.simulator.kraken import HEARTBEAT, KrakenMarket, KrakenSession
+from edge.simulator.kraken_rest import KrakenRest
 from edge.simulator.model import NS, MarketModel, ModelParams
 from shared.clock import Clock, LiveClock
 from shared.config.simulator import SimulatorConfig
+from shared.errors import OperationalError
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,7 @@ class SimulatorUrls:
     binance_ws: str
     binance_rest: str
     kraken_ws: str
+    kraken_rest: str
 
 
 _CLOSE = object()
@@ -141,7 +150,7 @@ class SimulatorServer:
         self._pump_task: asyncio.Task[None] | None = None
         self._binance: list[_Client] = []
         self._kraken: list[_Client] = []
-        self.urls = SimulatorUrls("", "", "")
+        self.urls = SimulatorUrls("", "", "", "")
         self.market: MarketModel | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -154,19 +163,31 @@ class SimulatorServer:
         self.market = MarketModel(cfg.symbols, cfg.seed, start, self._params)
         self.binance = BinanceMarket(self.market)
         self.kraken = KrakenMarket(self.market)
-        self._server = await serve(
-            self._handler,
-            cfg.host,
-            cfg.port,
-            process_request=self._process_request,
-            compression=None,
-            max_size=2**20,
-        )
+        self.candles = CandleHistory(self.market)
+        self.kraken_rest = KrakenRest(self.market, self.candles)
+        try:
+            self._server = await serve(
+                self._handler,
+                cfg.host,
+                cfg.port,
+                process_request=self._process_request,
+                compression=None,
+                max_size=2**20,
+            )
+        except OSError as exc:
+            # Most often EADDRINUSE: another simulator (or anything) on the port. asyncio's
+            # own strerror repeats the address, so the errno's plain text is used.
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OperationalError(
+                f"simulator: cannot listen on {cfg.host}:{cfg.port} ({why}): "
+                "stop what listens there, or pick another --port (0: any free port)"
+            ) from None
         host, port = next(iter(self._server.sockets)).getsockname()[:2]
         self.urls = SimulatorUrls(
             f"ws://{host}:{port}/binance",
             f"http://{host}:{port}/binance",
             f"ws://{host}:{port}/kraken/v2",
+            f"http://{host}:{port}/kraken",
         )
         self._pump_task = asyncio.create_task(self._pump(), name="simulator-pump")
         return self
@@ -201,6 +222,7 @@ class SimulatorServer:
         target = self.sim_now_ns()
         bm, km = self.binance, self.kraken
         for ev in self.market.advance(target):
+            self.candles.on_event(ev)
             self._to_binance(bm.flush_before(ev.ts_ns), now)
             self._to_binance(bm.on_event(ev), now)
             # Always run: the shared Kraken views must follow every event.
@@ -211,6 +233,7 @@ class SimulatorServer:
                     if text is not None:
                         client.push(text, now)
         self._to_binance(bm.flush_until(target), now)
+        self.candles.close_until(target)
 
     def _to_binance(self, items: list[tuple[str, str]], now: float) -> None:
         drop = self.faults.drop_diff
@@ -250,9 +273,18 @@ class SimulatorServer:
         path = url.path.rstrip("/")
         if path in ("/binance/stream", "/binance/ws", "/kraken/v2"):
             return None  # a WebSocket: go on with the handshake
+        if path.startswith("/kraken/0/public/"):
+            self.step()  # candles and server time as of now
+            params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            body = self.kraken_rest.get(path.removeprefix("/kraken/0/public/"), params)
+            if body is None:
+                return self._json(connection, 404, '{"error":["EGeneral:Unknown method"]}')
+            return self._json(connection, 200, body)
         if not path.startswith("/binance/api/v3/"):
             return connection.respond(HTTPStatus.NOT_FOUND, f"no such path: {url.path}\n")
         endpoint = path.removeprefix("/binance/api/v3/")
+        if endpoint == "klines":
+            return self._klines(connection, url.query)
         if endpoint == "ping":
             return self._json(connection, 200, "{}")
         if endpoint == "time":
@@ -272,6 +304,25 @@ class SimulatorServer:
             self.step()  # the book as of now, with everything before it already published
             return self._json(connection, 200, self.binance.depth(symbol, limit))
         return self._json(connection, 404, '{"code":-1000,"msg":"Unknown endpoint."}')
+
+    def _klines(self, connection: ServerConnection, query_string: str) -> Response:
+        """``/api/v3/klines``: closed 1-minute candles, as Binance pages them."""
+        query = {k: v[-1] for k, v in parse_qs(query_string).items()}
+        symbol = self.binance.symbol_of(query.get("symbol", ""))
+        if symbol is None:
+            return self._json(connection, 400, '{"code":-1121,"msg":"Invalid symbol."}')
+        if query.get("interval") != "1m":
+            return self._json(connection, 400, '{"code":-1120,"msg":"Invalid interval."}')
+        try:
+            limit = min(max(int(query.get("limit", "500")), 1), 1000)
+            start = int(query["startTime"]) if "startTime" in query else None
+            end = int(query["endTime"]) if "endTime" in query else None
+        except ValueError:
+            body = '{"code":-1100,"msg":"Illegal characters found in a parameter."}'
+            return self._json(connection, 400, body)
+        self.step()  # every minute that has ended is closed
+        candles = self.candles.between(symbol, start, end, limit)
+        return self._json(connection, 200, self.binance.klines(candles))
 
     # -- WebSockets ---------------------------------------------------------------------
 

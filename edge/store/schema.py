@@ -9,6 +9,8 @@ conveniences for queries and are never the source of truth.
 
 from __future__ import annotations
 
+from shared.sync.tables import EPOCH_TABLE
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "0001_market_data",
@@ -287,6 +289,64 @@ MIGRATIONS: list[tuple[str, str]] = [
             last_error TEXT,
             checked_ns INTEGER
         );
+        """,
+    ),
+    (
+        "0006_epoch",
+        # The database's epoch: a random id made once, by this migration, whether it
+        # runs on a new database or on one made by an older version. Every batch, the
+        # status and the hub's acks carry it, and the hub keys rows on (agent, epoch,
+        # local id): a database that starts its ids again (an SD card replaced, the
+        # data_dir moved) is a new series at the hub, never mistaken for rows it has.
+        # A copy of the file keeps the epoch: the hub then tells its rows apart by
+        # content. sync_conflicts records every batch the hub answered "conflict"
+        # (rows whose content differs from the hub's copy): the agent moves on, and
+        # this is where it remembers why. Not synced.
+        f"""
+        CREATE TABLE {EPOCH_TABLE} (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            epoch TEXT NOT NULL CHECK (length(epoch) = 32),
+            created_ns INTEGER NOT NULL
+        );
+        INSERT INTO {EPOCH_TABLE} (singleton, epoch, created_ns)
+            VALUES (1, lower(hex(randomblob(16))),
+                    CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+
+        CREATE TABLE sync_conflicts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            table_name TEXT NOT NULL,
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            ts_ns INTEGER NOT NULL
+        );
+        """,
+    ),
+    (
+        "0007_candles_tf",
+        # Candles of timeframes other than one minute (5m, 1h, 1d...), as imported from
+        # exchange files by `tickerml data import`; one table, keyed by timeframe
+        # (written 5m, 1h, 1d: shared.candles.timeframe_name). The agent builds and
+        # syncs only 1-minute candles (candles_1m), from which every longer timeframe
+        # can be resampled; this table is local to the agent and not synced.
+        """
+        CREATE TABLE candles_tf (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            exchange TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            timeframe TEXT NOT NULL,
+            open_time_ms INTEGER NOT NULL,
+            open TEXT NOT NULL,
+            high TEXT NOT NULL,
+            low TEXT NOT NULL,
+            close TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            trades INTEGER NOT NULL,
+            source TEXT NOT NULL DEFAULT 'import'
+        );
+        CREATE UNIQUE INDEX candles_tf_unique
+            ON candles_tf (exchange, symbol, timeframe, open_time_ms);
         """,
     ),
 ]

@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from edge.store.db import open_store
+from edge.store.db import check_contract, open_store
 from shared.book import OrderBook
 from shared.config.store import StoreConfig
 from shared.errors import OperationalError
@@ -63,6 +63,11 @@ INSERTS: dict[str, str] = {
         "INSERT INTO sync_cursors (table_name, acked_id, ts_ns) VALUES (?, ?, ?) "
         "ON CONFLICT(table_name) DO UPDATE SET acked_id = max(acked_id, excluded.acked_id), "
         "ts_ns = excluded.ts_ns"
+    ),
+    # Batches the hub answered "conflict" (edge/sync/outbox.py): appended, never synced.
+    "sync_conflicts": (
+        "INSERT INTO sync_conflicts (table_name, first_id, last_id, rows, reason, ts_ns) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
     ),
     "news_sources": (
         "INSERT INTO news_sources (name, url, etag, last_modified, failures, next_try_ns, "
@@ -165,6 +170,13 @@ class StoreWriter:
         self.queue_max_bytes = config.queue_max_bytes
         self.put_timeout_s = put_timeout_s
         self._conn = open_store(self.path)
+        try:
+            # Rows in a table that strays from the sync contract would be refused by the
+            # hub (or land in the wrong columns): refuse to write them at all.
+            check_contract(self._conn, where=str(self.path))
+        except OperationalError:
+            self._conn.close()
+            raise
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)

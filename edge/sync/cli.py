@@ -25,15 +25,12 @@ _CONFIG = config_option("edge")
 def status_rows(config: EdgeConfig, now_ns: int) -> list[dict[str, Any]]:
     """Per synced table: last id, acknowledged id, backlog rows, oldest unsynced age (s)."""
     from edge.store.cursors import read_cursors
-    from edge.store.db import connect
+    from edge.store.db import open_readonly
     from edge.store.writer import database_path
     from edge.sync.outbox import table_backlog
-    from shared.errors import OperationalError
 
     path = database_path(config.data_dir, config.store)
-    if not path.exists():
-        raise OperationalError(f"{path}: no database yet (run `tickerml edge run` first)")
-    conn = connect(path, readonly=True)
+    conn = open_readonly(path)
     try:
         backlog = table_backlog(conn, read_cursors(conn, config.sync.tables))
     finally:
@@ -96,14 +93,17 @@ def sync_command(config_file: Path, until_drained: bool, duration: float | None)
 
     from rich.console import Console
 
+    from edge.store.db import open_store
     from edge.store.writer import StoreWriter, database_path
     from edge.sync.client import SyncClient
     from shared.clock import LiveClock
     from shared.logs import setup_logging
 
     config = load_config(EdgeConfig, config_file)
-    setup_logging(config.logging, Path(config.data_dir))
     path = database_path(config.data_dir, config.store)
+    # Checked before the log file is made: a refused database leaves nothing new behind.
+    open_store(path).close()
+    setup_logging(config.logging, Path(config.data_dir))
     writer = StoreWriter(path, config.store)
     client = SyncClient(config, writer, path, LiveClock())
     stopped: list[int] = []

@@ -59,6 +59,8 @@ class SyncCounters:
     batches_acked: int = 0
     rows_acked: int = 0
     batches_rejected: int = 0
+    batches_conflicted: int = 0
+    """Batches the hub answered ``conflict`` (recorded in ``sync_conflicts``)."""
     publish_failures: int = 0
     """Publishes the broker refused (a failing PUBACK) or that found no connection."""
     connects: int = 0
@@ -267,16 +269,28 @@ class SyncClient:
         if ack.agent_id != self.agent_id:
             log.warning("sync: ignoring an acknowledgement for agent %s", ack.agent_id)
             return
-        before = (self.outbox.acked_batches, self.outbox.acked_rows, self.outbox.rejected)
+        before = (self.outbox.acked_batches, self.outbox.acked_rows, self.outbox.rejected,
+                  self.outbox.conflicts)
         cursor = self.outbox.on_ack(ack, time.monotonic())
+        conflicted = self.outbox.conflicts - before[3]
         with self._cond:
             c = self._counters
             c.batches_acked += self.outbox.acked_batches - before[0]
             c.rows_acked += self.outbox.acked_rows - before[1]
             c.batches_rejected += self.outbox.rejected - before[2]
+            c.batches_conflicted += conflicted
             if cursor is not None:
                 self._cursors[ack.table] = cursor
                 self._cond.notify_all()
+        if conflicted:
+            try:
+                self.writer.put("sync_conflicts", (
+                    ack.table, ack.first_id, ack.last_id, ack.rows_conflict, ack.reason,
+                    self.clock.time_ns(),
+                ))
+            except OperationalError as exc:
+                log.error("sync: conflict on %s/%d-%d not recorded: %s", ack.table,
+                          ack.first_id, ack.last_id, exc)
         if cursor is not None:
             try:
                 self.writer.put("sync_cursors", (ack.table, cursor, self.clock.time_ns()))
@@ -324,7 +338,7 @@ class SyncClient:
         if state == "offline":
             return AgentStatus(
                 agent_id=self.agent_id, state="offline", ts_ns=self.clock.time_ns(),
-                agent_version=self.version,
+                agent_version=self.version, epoch=self.outbox.epoch,
             ).to_bytes()
         feeds: tuple[FeedHealth, ...] = ()
         if self.health is not None:
@@ -336,9 +350,11 @@ class SyncClient:
         if self.handlers.trading_paused is not None:
             paused = self.handlers.trading_paused()
         dropped = self._conn.execute("SELECT TOTAL(rows) FROM sync_drops").fetchone()[0]
+        # ts_ns is taken before the backlog is read: the hub trusts that every batch
+        # built before ts_ns has ids no higher than the backlog's last_id.
         return AgentStatus(
             agent_id=self.agent_id, state="online", ts_ns=self.clock.time_ns(),
-            agent_version=self.version, trading_paused=paused,
+            epoch=self.outbox.epoch, agent_version=self.version, trading_paused=paused,
             backlog=table_backlog(self._conn, self.outbox.cursors), dropped_rows=int(dropped),
             feeds=feeds, connected_since_ns=self.connection.connected_since_ns,
         ).to_bytes()

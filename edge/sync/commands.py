@@ -2,9 +2,12 @@
 
 Every message on ``hub_command(agent)`` gets exactly one
 :class:`~shared.sync.messages.CommandResult`: ``done``, ``refused`` (malformed,
-unknown kind, not possible here — with the reason) or ``failed`` (the handler
-raised). A command redelivered with the same ``command_id`` (QoS 1 delivers at
-least once) is answered with the first result and not run again.
+unknown kind, not possible here — with the reason), ``failed`` (the handler
+raised) or ``expired`` (it arrived after its ``expires_ns``: the broker kept it
+while the agent was offline, or delivered it late, and a "pause trading" must not
+take effect long after it was meant; it is not run). A command redelivered with
+the same ``command_id`` (QoS 1 delivers at least once) is answered with the first
+result and not run again.
 
 What a command does belongs to the process that owns the thing: the agent
 (:mod:`edge.agent.commands`) hands in :class:`CommandHandlers`; a kind without a
@@ -93,6 +96,7 @@ class CommandProcessor:
         self._results: OrderedDict[str, CommandResult] = OrderedDict()
         self.handled = 0
         self.duplicates = 0
+        self.expired = 0
 
     def handle(self, payload: bytes) -> CommandResult:
         """Validate and run one command; never raises."""
@@ -115,6 +119,15 @@ class CommandProcessor:
             self.duplicates += 1
             log.info("sync: command %s seen before, answering it again", command.command_id)
             return known
+        now_ns = self.clock.time_ns()
+        if command.expires_ns is not None and now_ns > command.expires_ns:
+            self.expired += 1
+            late_s = (now_ns - command.expires_ns) / 1e9
+            detail = f"arrived {late_s:.1f} s after it expired; not run"
+            log.warning("sync: command %s (%s) %s", command.command_id, command.kind, detail)
+            return self._remember(
+                self._result(command.command_id, command.kind, "expired", detail)
+            )
         self.handled += 1
         try:
             detail = self._run(command)
@@ -126,8 +139,11 @@ class CommandProcessor:
             outcome, detail = "failed", f"{type(exc).__name__}: {exc}"
         log.info("sync: command %s (%s): %s %s", command.command_id, command.kind, outcome,
                  detail)
-        result = self._result(command.command_id, command.kind, outcome, detail)
-        self._results[command.command_id] = result
+        return self._remember(self._result(command.command_id, command.kind, outcome, detail))
+
+    def _remember(self, result: CommandResult) -> CommandResult:
+        """Keep ``result`` for answering a redelivery of its command; returns it."""
+        self._results[result.command_id] = result
         while len(self._results) > REMEMBERED_COMMANDS:
             self._results.popitem(last=False)
         return result

@@ -6,6 +6,13 @@ capped, jittered backoff before the next attempt. paho's own reconnect has no
 jitter, and a fresh client also means nothing of a dead connection is replayed
 behind the outbox's back: the outbox decides what is sent again.
 
+The session is persistent (``clean_start=False`` from the first connect, a session
+expiry of :data:`shared.mqtt.SESSION_EXPIRY_S`): while the agent is away the broker
+keeps what the hub addressed to it — a command sent meanwhile (``hub command`` says
+it is queued; the command's MQTT message expiry and its ``expires_ns`` keep it from
+acting late) and acknowledgements the outbox may still be waiting for. A client
+presents the same id on every attempt: the broker makes it the certificate's CN.
+
 The reason codes, the subscriptions made again on every connect and the backoff
 are :class:`shared.mqtt.Link`'s, as for every TickerML client: a non-zero CONNACK
 is a failure (not authorized, bad identity, server busy) and ends the attempt.
@@ -157,18 +164,25 @@ class BrokerConnection:
                 self._link.attach(client, reconnect=False)
                 self._client = client
                 client.connect(
-                    mqtt.host, mqtt.port, mqtt.keepalive_s, clean_start=True,
-                    properties=connect_properties(persistent=False),
+                    mqtt.host, mqtt.port, mqtt.keepalive_s, clean_start=False,
+                    properties=connect_properties(persistent=True),
                 )
             except (OSError, ValueError, ConfigError) as exc:
                 self._retry_later(f"cannot reach the broker at {mqtt.host}:{mqtt.port}: {exc}")
                 continue
             deadline = time.monotonic() + mqtt.connect_timeout_s
+            connects = self._link.connects
             while not self._stopped.is_set():
                 rc = client.loop(timeout=0.1)
                 if rc != paho.MQTT_ERR_SUCCESS or self._link.connect_refusal is not None:
                     break
-                if not self._connected.is_set() and time.monotonic() > deadline:
+                # Only an attempt that never got its CONNACK is late. "Not connected" alone
+                # is also true once stop() has disconnected (the farewell sent): checking
+                # that logged a false "no CONNACK" error at every clean stop.
+                answered = self._link.connects > connects
+                if answered and not self._connected.is_set():
+                    break  # dropped, or ended by stop()
+                if not answered and not self._stopping.is_set() and time.monotonic() > deadline:
                     log.error("sync: no CONNACK from %s:%d in %.1f s", mqtt.host, mqtt.port,
                               mqtt.connect_timeout_s)
                     break

@@ -2,7 +2,8 @@
 
 The outbox is the agent's own database: paho keeps nothing across a restart, so
 on start the cursors are read from ``sync_cursors`` and everything after them is
-sent again (the hub upserts on (agent, table, local id), so a re-send is harmless).
+sent again (the hub keys rows on (agent, epoch, table, local id) and compares a row it
+already has by content, so a re-send is harmless).
 
 Pure logic over a read-only connection and a monotonic ``now`` handed in: no
 sockets and no threads, so every rule below is tested without a broker. The
@@ -17,6 +18,11 @@ sockets and no threads, so every rule below is tested without a broker. The
   batch after a reconnect, is sent again with ``attempt + 1``.
 * A batch the hub rejects is retried after a capped, jittered backoff; its table
   sends nothing newer until the hub takes it (the others go on).
+* A batch the hub answers ``conflict`` (rows that differ from the hub's copy under
+  the same key: the hub kept both) counts as answered: the cursor moves on, the
+  conflict is logged as an error and recorded (the client writes ``sync_conflicts``).
+* Every header carries the database's epoch and the table's newest id, and an ack
+  for another epoch is ignored.
 * Tables are served round-robin, so a busy table (``raw_messages``) never
   starves the others.
 """
@@ -33,12 +39,12 @@ from typing import Any
 import orjson
 
 from edge.store.cursors import read_cursors
+from edge.store.db import check_contract, database_epoch
 from shared import topics
 from shared.backoff import Backoff
 from shared.clock import Clock
 from shared.config.edge import EdgeConfig
 from shared.config.feeds import BackoffConfig
-from shared.errors import OperationalError
 from shared.sync.codec import encode_batch
 from shared.sync.messages import Ack, BatchHeader, TableBacklog
 from shared.sync.tables import TABLES
@@ -66,6 +72,8 @@ class Batch:
     rows: list[tuple[Any, ...]] | None
     """Kept until acknowledged, so a re-send is the same rows even if the budget
     deleted them from the database meanwhile."""
+    table_last_id: int = 0
+    """The table's newest id when the batch was built (``sqlite_sequence``)."""
     attempt: int = 0
     due: float = 0.0
     """Monotonic time of the next (re)send while unacknowledged."""
@@ -94,13 +102,14 @@ class _Table:
     """Per table: its query, cursors, batches and retry backoff."""
 
     __slots__ = ("batches", "columns", "cursor", "held", "idle_until", "name", "read_id",
-                 "retry", "row_bytes", "select")
+                 "retry", "row_bytes", "select", "sequence")
 
     def __init__(self, name: str, cursor: int, retry: BackoffConfig) -> None:
         self.name = name
         self.columns = TABLES[name].columns
         quoted = ", ".join(f'"{c}"' for c in self.columns)
         self.select = f'SELECT {quoted} FROM "{name}" WHERE id > ? ORDER BY id LIMIT ?'
+        self.sequence = "SELECT seq FROM sqlite_sequence WHERE name = ?"
         self.cursor = cursor
         """Newest id the hub acknowledged, with every older row acknowledged too."""
         self.read_id = cursor
@@ -113,20 +122,9 @@ class _Table:
 
 
 def check_columns(conn: sqlite3.Connection, tables: Sequence[str]) -> None:
-    """Refuse to sync a table whose columns differ from the contract in ``shared.sync.tables``."""
-    for table in tables:
-        found = tuple(row[1] for row in conn.execute(f'PRAGMA table_info("{table}")'))
-        if not found:
-            raise OperationalError(
-                f"sync: the database has no table {table!r} (open it once with the store "
-                "writer so the migrations run)"
-            )
-        if found != TABLES[table].columns:
-            raise OperationalError(
-                f"sync: {table} has columns {list(found)}, the sync contract "
-                f"(shared/sync/tables.py) says {list(TABLES[table].columns)}: a migration "
-                "and the contract disagree, nothing of it is sent"
-            )
+    """Refuse to sync a table whose columns (names, order, declared types, NOT NULL)
+    differ from the contract in ``shared.sync.tables``: nothing of it is sent."""
+    check_contract(conn, tables, where="sync")
 
 
 class Outbox:
@@ -150,6 +148,8 @@ class Outbox:
         check_columns(conn, tables)
         self.conn = conn
         self.agent_id = agent_id
+        self.epoch = database_epoch(conn, where="sync")
+        """The database's epoch: in every header, and every ack must name it."""
         self.clock = clock
         self.batch_rows = batch_rows
         self.batch_bytes = batch_bytes
@@ -168,6 +168,9 @@ class Outbox:
         """Rejections received so far."""
         self.acked_batches = 0
         self.acked_rows = 0
+        self.conflicts = 0
+        """Batches the hub answered ``conflict`` so far."""
+        self.conflict_rows = 0
 
     @classmethod
     def for_config(cls, conn: sqlite3.Connection, config: EdgeConfig, clock: Clock) -> Outbox:
@@ -204,6 +207,7 @@ class Outbox:
             agent_id=self.agent_id, table=batch.table, columns=TABLES[batch.table].columns,
             first_id=batch.first_id, last_id=batch.last_id, rows=batch.count,
             created_ns=batch.created_ns, sent_ns=self.clock.time_ns(), attempt=batch.attempt,
+            epoch=self.epoch, table_last_id=batch.table_last_id,
         )
         assert batch.rows is not None  # unacknowledged batches keep their rows
         return Outgoing(
@@ -258,8 +262,12 @@ class Outbox:
         if size > self.batch_bytes and len(rows) > 1:
             rows = rows[: max(1, len(rows) * self.batch_bytes // size)]
             table.idle_until = 0.0
+        # Read after the rows, so it is at least their newest id.
+        seq = self.conn.execute(table.sequence, (table.name,)).fetchone()
+        last_id = max(int(seq[0]) if seq else 0, rows[-1][0])
         return Batch(
-            table.name, rows[0][0], rows[-1][0], len(rows), self.clock.time_ns(), rows
+            table.name, rows[0][0], rows[-1][0], len(rows), self.clock.time_ns(), rows,
+            table_last_id=last_id,
         )
 
     # -- what comes back -----------------------------------------------------------------
@@ -273,6 +281,12 @@ class Outbox:
                 (b for b in table.batches
                  if b.first_id == ack.first_id and b.last_id == ack.last_id), None,
             )
+        if ack.epoch is not None and ack.epoch != self.epoch:
+            log.warning(
+                "sync: ignoring an ack for %s/%d-%d of epoch %s (this database is %s)",
+                ack.table, ack.first_id, ack.last_id, ack.epoch, self.epoch,
+            )
+            return None
         if table is None or batch is None or batch.acked:
             log.debug(
                 "sync: ignoring %s ack for %s/%d-%d: no such batch waiting", ack.outcome,
@@ -291,6 +305,15 @@ class Outbox:
                 delay,
             )
             return None
+        if ack.outcome == "conflict":
+            self.conflicts += 1
+            self.conflict_rows += ack.rows_conflict
+            log.error(
+                "sync: the hub holds other rows under %s/%d-%d (epoch %s): %s; it kept "
+                "both versions, this batch is not sent again",
+                ack.table, ack.first_id, ack.last_id, self.epoch,
+                ack.reason or f"{ack.rows_conflict} row(s) differ",
+            )
         batch.acked = True
         batch.rows = None
         self.unacked -= 1

@@ -80,6 +80,10 @@ def _decimal(text: str, option: str) -> Decimal:
 @click.option("--source", type=click.Choice(["auto", "raw", "snapshots", "candles"]),
               default="auto", show_default=True,
               help="Event source; auto takes the most detailed one with data in the window.")
+@click.option("--timeframe", default="1m", show_default=True,
+              help="Candle timeframe the strategies see (1m, 5m, 15m, 1h, 4h, 1d): the "
+              "store's own candles of it (data import), else 1-minute candles resampled "
+              "into it, complete buckets only.")
 @click.option("--param", "params", multiple=True, help="Strategy parameter key=value (repeatable).")
 @click.option("--balance", default="10000", show_default=True,
               help="Starting paper balance per strategy, in quote currency.")
@@ -95,7 +99,8 @@ def _decimal(text: str, option: str) -> Decimal:
 def backtest_command(
     strategies: tuple[str, ...], symbol: str, exchange: str, start_ns: int, end_ns: int,
     db_path: Path | None, agent: str | None, metadata_dir: Path | None,
-    config_file: Path | None, captures: tuple[Path, ...], source: str, params: tuple[str, ...],
+    config_file: Path | None, captures: tuple[Path, ...], source: str, timeframe: str,
+    params: tuple[str, ...],
     balance: str, fee: str | None, slippage_bps: float | None, as_json: bool,
     out_dir: Path | None, no_plot: bool,
 ) -> None:
@@ -119,6 +124,7 @@ def backtest_command(
 
     if end_ns <= start_ns:
         raise click.BadParameter("the end is not after the start (--from)", param_hint="--to")
+    timeframe = _timeframe(timeframe)
     config, store = _resolve_store(config_file, db_path, captures)
     conn = _open_readonly(store) if store is not None else None
     where = f"{store or 'captures'} {exchange}:{symbol}"
@@ -135,12 +141,16 @@ def backtest_command(
             kind: readers.SourceKind = "raw"
             events = sources.capture_events(list(captures), exchange, symbol, start_ns, end_ns)
             if conn is not None:
-                events = merge_events(
-                    events, readers.candle_events(conn, exchange, symbol, start_ns, end_ns, agent)
-                )
+                events = merge_events(events, readers.timeframe_candle_events(
+                    conn, exchange, symbol, start_ns, end_ns, agent, timeframe=timeframe,
+                ))
         else:
             assert conn is not None
             counts = readers.available(conn, exchange, symbol, start_ns, end_ns, agent)
+            if timeframe != "1m":
+                counts["candles"] += readers.stored_timeframe_count(
+                    conn, exchange, symbol, start_ns, end_ns, timeframe
+                )
             kind = readers.choose_source(counts, source, where)
             books_from = readers.book_agent(
                 conn, kind, exchange, symbol, start_ns, end_ns, agent, where=str(store)
@@ -151,9 +161,16 @@ def backtest_command(
                     f"of {exchange}:{symbol} in the window."
                 )
                 agent = books_from
-            events = sources.store_events(conn, kind, exchange, symbol, start_ns, end_ns, agent)
+            events = sources.store_events(
+                conn, kind, exchange, symbol, start_ns, end_ns, agent, timeframe=timeframe
+            )
         if store_kind == "hub" and agent is None:
             notes.append("Hub store: every agent's candles and trades, each counted once.")
+        if timeframe != "1m":
+            notes.append(
+                f"Candles: {timeframe}, the store's own where it has them, else resampled "
+                "from 1-minute candles (complete buckets only)."
+            )
         bt_config, instrument_note = _backtest_config(
             config, conn, strategies, exchange, symbol, start_ns, end_ns,
             metadata_dir=_metadata_dir(metadata_dir, config, store, store_kind), agent=agent,
@@ -201,6 +218,16 @@ def backtest_command(
     print_summary(result, meta, Console())
     for label, path in files.items():
         click.echo(f"{label}: {path}")
+
+
+def _timeframe(text: str) -> str:
+    """``--timeframe`` in its one spelling (``60m`` is ``1h``); usage error otherwise."""
+    from shared.candles import timeframe_ms, timeframe_name
+
+    try:
+        return timeframe_name(timeframe_ms(text))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--timeframe") from None
 
 
 def _positive(value: Decimal, option: str) -> Decimal:

@@ -12,10 +12,11 @@ Three levels of detail, best first:
   book is stale, levels below the stored depth are missing, and trades are
   timed by the exchange's clock while snapshots use the agent's.
 * ``candles`` — ``candles_1m`` only: candle mode (fills at the next bar's open
-  plus slippage).
+  plus slippage); at a longer timeframe (``--timeframe 5m``), the store's own
+  candles of it (``candles_tf``) or 1-minute candles resampled into it.
 
-Stored 1-minute candles are merged into every mode: candle strategies (trend,
-mean reversion) decide on candle closes live too.
+Stored candles (1-minute, or of the chosen timeframe) are merged into every mode:
+candle strategies (trend, mean reversion) decide on candle closes live too.
 
 Only the replay lives here, because it needs the edge's feed parsers; the store
 reads (an agent database or the hub store, one agent or all) are
@@ -129,14 +130,18 @@ def raw_events(
 
 def store_events(
     conn: sqlite3.Connection, kind: SourceKind, exchange: str, symbol: str,
-    start_ns: int, end_ns: int, agent: str | None = None,
+    start_ns: int, end_ns: int, agent: str | None = None, *, timeframe: str = "1m",
 ) -> Iterator[Event]:
     """Every event of one source kind, with the stored candles, merged by time.
 
     ``agent`` as in :mod:`shared.readers`: on the hub store, that agent's rows;
     without it, every agent's candles and trades once, and the one agent's books.
+    ``timeframe`` is the candles' (``5m``: stored 5-minute candles, else resampled
+    from 1-minute ones; :func:`shared.readers.timeframe_candle_events`).
     """
-    candles = readers.candle_events(conn, exchange, symbol, start_ns, end_ns, agent)
+    candles = readers.timeframe_candle_events(
+        conn, exchange, symbol, start_ns, end_ns, agent, timeframe=timeframe
+    )
     if kind == "candles":
         return candles
     if kind == "raw":

@@ -30,19 +30,22 @@ import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.ingest.inbox import Inbox
+from hub.ingest.limits import AgentRateLimiter
 from hub.ingest.writer import Incoming, IngestStats, IngestWriter
 from hub.store.store import HubStore
 from shared.backoff import Backoff
 from shared.clock import Clock, LiveClock
 from shared.config.hub import HubConfig
 from shared.mqtt import Link, connect_properties, new_client
-from shared.topics import HUB_SUBSCRIPTIONS, is_agent_data
+from shared.topics import HUB_SUBSCRIPTIONS, is_agent_data, topic_agent
 
 log = logging.getLogger(__name__)
 
 CLIENT_ID = "hub"
 _TAKE_WAIT_S = 0.2
 _FLUSH_WAIT_S = 5.0
+_TICK_S = 1.0
+"""How often the writer writes the rate-limit counters and checks dead-letter retention."""
 
 
 class IngestService:
@@ -58,6 +61,7 @@ class IngestService:
         self.clock = clock or LiveClock()
         self.writer = IngestWriter(self.store, config.ingest, self.clock)
         self._inbox = Inbox(config.ingest.queue_bytes)
+        self._limiter = AgentRateLimiter(config.ingest.rate_limit)
         self._lock = threading.Lock()
         self._session = 0
         self._accepting = False
@@ -79,6 +83,11 @@ class IngestService:
     def connected(self) -> bool:
         return self._client.is_connected()
 
+    @property
+    def queued(self) -> int:
+        """Messages received and waiting for the writer."""
+        return len(self._inbox)
+
     def wait_subscribed(self, timeout_s: float) -> bool:
         """Whether the subscriptions were granted within ``timeout_s`` (tests, demo)."""
         return self._link.subscribed.wait(timeout_s)
@@ -90,6 +99,8 @@ class IngestService:
         mqtt = self.config.mqtt
         self._accepting = True
         self._stop_writer.clear()
+        # Retention once at start, before the writer thread (the store's one writer) runs.
+        self.writer.refusals.prune_if_due()
         self._writer_thread = threading.Thread(target=self._write_loop, name="hub-ingest-writer")
         self._writer_thread.start()
         props = connect_properties(persistent=True)
@@ -144,9 +155,11 @@ class IngestService:
         """One line of totals: connection, batches, rows, dead letters, backlog in memory."""
         s = self.stats
         return (
-            f"{'connected' if self.connected else 'disconnected'}, batches={s.batches}, "
-            f"rows={s.rows} (new {s.rows_new}), dead_letters={s.dead_letters}, "
-            f"statuses={s.statuses}, shed={s.shed}, queued={len(self._inbox)}"
+            f"{'connected' if self.connected else 'disconnected'}, received={s.received}, "
+            f"batches={s.batches}, rows={s.rows} (new {s.rows_new}), "
+            f"dead_letters={s.dead_letters} (not kept {s.dead_letters_dropped}), "
+            f"rate_limited={s.rate_limited}, statuses={s.statuses}, shed={s.shed}, "
+            f"queued={len(self._inbox)}"
         )
 
     # --- paho callbacks (network thread) ---------------------------------------------
@@ -175,6 +188,15 @@ class IngestService:
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if not self._accepting:
             return
+        self.stats.received += 1
+        size = len(message.payload)
+        # Before anything of the message is read: a flood from one agent is dropped here,
+        # so it never queues for the writer (the broker does not hold the hub to its
+        # Receive Maximum once the hub acknowledges: mosquitto 2.0 hands over the rest).
+        if not self._limiter.admit(topic_agent(message.topic), size, self.clock.time_ns() / 1e9):
+            self.stats.rate_limited += 1
+            client.ack(message.mid, message.qos)
+            return
         item = Incoming(
             topic=message.topic, payload=bytes(message.payload), received_ns=self.clock.time_ns(),
             retain=bool(message.retain), mid=message.mid, qos=message.qos,
@@ -194,8 +216,15 @@ class IngestService:
 
     def _write_loop(self) -> None:
         most = self.config.ingest.commit_max_batches
+        next_tick = 0.0
         while True:
             items = self._inbox.take(most, _TAKE_WAIT_S)
+            if time.monotonic() >= next_tick or (not items and self._stop_writer.is_set()):
+                next_tick = time.monotonic() + _TICK_S
+                try:
+                    self.writer.tick(self._limiter.take_counts())
+                except Exception:
+                    log.exception("ingest: writing the counters or pruning failed")
             if not items:
                 if self._stop_writer.is_set():
                     return

@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from hub.store.schema import MIGRATIONS
+from shared.dbfiles import open_readonly, open_writable, sqlite_errors
 from shared.errors import OperationalError
 from shared.migrations import apply_migrations
 from shared.sync.tables import TABLES
@@ -22,24 +23,22 @@ STORE_FILE = "hub.db"
 """The hub store's file name inside the hub's ``data_dir``."""
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(
+    path: Path | str, *, readonly: bool = False, snapshot: bool = False
+) -> sqlite3.Connection:
     """A connection in autocommit mode (callers open their own ``BEGIN IMMEDIATE``).
 
-    ``readonly`` connections refuse writes (``query_only``) but still see the WAL.
+    ``readonly`` connections open with ``mode=ro`` (they can never write) but still
+    see the WAL; with ``snapshot`` too, for a read that closes at once, nothing is
+    created beside the file (see :func:`shared.dbfiles.open_readonly`). Every open is
+    checked first: a damaged, truncated or empty file is refused, naming it.
     """
     path = Path(path)
-    if not readonly:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    elif not path.exists():
-        raise OperationalError(f"{path}: no hub store here (run `tickerml hub run` first)")
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 10000")
     if readonly:
-        conn.execute("PRAGMA query_only = ON")
-        return conn
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if mode != "wal":
-        raise OperationalError(f"{path}: could not switch to WAL (journal_mode={mode})")
+        if not path.exists():
+            raise OperationalError(f"{path}: no hub store here (run `tickerml hub run` first)")
+        return open_readonly(path, snapshot=snapshot)
+    conn = open_writable(path)
     conn.execute("PRAGMA synchronous = FULL")
     return conn
 
@@ -57,7 +56,7 @@ def check_contract(conn: sqlite3.Connection, path: Path | str) -> None:
     """
     for table in TABLES.values():
         have = tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table.name})"))
-        want = ("agent_id", "local_id", *table.data_columns)
+        want = ("agent_id", "epoch", "local_id", *table.data_columns)
         if have != want:
             raise OperationalError(
                 f"{path}: table {table.name} has columns {list(have)}, the sync contract "
@@ -66,8 +65,18 @@ def check_contract(conn: sqlite3.Connection, path: Path | str) -> None:
 
 
 def open_store(path: Path | str) -> sqlite3.Connection:
-    """Connect, migrate and check the contract: the way to open the store for writing."""
+    """Connect, migrate and check the contract: the way to open the store for writing.
+
+    A store from a newer TickerML (a migration this version does not know) is refused
+    before anything is written.
+    """
+    path = Path(path)
     conn = connect(path)
-    migrate(conn)
-    check_contract(conn, path)
+    try:
+        with sqlite_errors(path):
+            migrate(conn)
+            check_contract(conn, path)
+    except BaseException:
+        conn.close()
+        raise
     return conn

@@ -1,9 +1,12 @@
 """``hub import-db``: an agent's database copied into the hub store, as if synced.
 
 For an agent that was never connected, or a database carried over on a USB stick.
-The rows go through the sync's own upsert (:meth:`HubStore.commit_batches`, keyed on
-agent, table and local id), so an import and the MQTT sync never store a row
-twice, whichever came first, and importing the same file again adds nothing.
+The rows go through the sync's own commit (:meth:`HubStore.commit_batches`, keyed on
+agent, the database's epoch, table and local id, compared by content), so an import
+and the MQTT sync never store a row twice, whichever came first, and importing the
+same file again adds nothing. The epoch is the database's own (``store_epoch``); a
+database from before epochs imports as ``legacy``, as its sync stored it. A row that
+differs from the hub's under the same key is a conflict, kept apart and counted.
 Each chunk is logged in ``ingest_batches`` like a synced batch (attempt 1, no
 payload bytes).
 
@@ -33,7 +36,7 @@ from shared import readers
 from shared.errors import OperationalError
 from shared.markets import CACHE_DIR, read_cache
 from shared.sync.messages import BatchHeader, Message
-from shared.sync.tables import TABLES
+from shared.sync.tables import LEGACY_EPOCH, TABLES, schema_problem
 
 CHUNK_ROWS = 5_000
 """Rows read and committed at a time: bounded memory, and a commit every few MB."""
@@ -52,11 +55,13 @@ class TableImport:
     added: int
     present: bool = True
     """False when the agent's database has no such table (an older agent): nothing read."""
+    conflicts: int = 0
+    """Rows that differ from the hub's under the same key (kept in ``row_conflicts``)."""
 
     @property
     def already(self) -> int:
-        """Rows the hub already held (synced before, or imported before)."""
-        return self.read - self.added
+        """Rows the hub already held, the same (synced before, or imported before)."""
+        return self.read - self.added - self.conflicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,8 @@ class ImportReport:
 
     path: Path
     agent_id: str
+    epoch: str
+    """The database's epoch (``legacy`` for one from before epochs)."""
     tables: list[TableImport]
     markets: list[MarketsCopy]
     markets_from: Path | None
@@ -98,15 +105,17 @@ def import_db(
         if markets_dir is not None and not markets_dir.is_dir():
             raise OperationalError(f"{markets_dir}: no such market-metadata folder")
         files = agent_markets(markets_dir) if markets_dir is not None else []
+        epoch = readers.agent_epoch(conn)
         tables = import_tables(
             store, conn, agent_id, totals, chunk_rows=chunk_rows, progress=progress,
-            where=str(edge_db),
+            where=str(edge_db), epoch=epoch,
         )
     finally:
         conn.close()
     hub_dir = hub_markets_dir(store)
     return ImportReport(
-        edge_db, agent_id, tables, copy_markets(files, hub_dir), markets_dir, hub_dir
+        edge_db, agent_id, epoch or LEGACY_EPOCH, tables, copy_markets(files, hub_dir),
+        markets_dir, hub_dir,
     )
 
 
@@ -152,12 +161,12 @@ def table_totals(conn: sqlite3.Connection, where: str) -> dict[str, tuple[int, i
     for name, table in TABLES.items():
         if name not in present:
             continue
-        columns = tuple(row[1] for row in _read(conn, f'PRAGMA table_info("{name}")', (), where))
-        if columns != table.columns:
+        info = _read(conn, f'PRAGMA table_info("{name}")', (), where)
+        problem = schema_problem(table, info)
+        if problem is not None:
             raise OperationalError(
-                f"{where}: table {name} has columns {list(columns)}, the sync contract "
-                f"(shared/sync/tables.py) says {list(table.columns)}: open it once with this "
-                "version's agent so its migrations run"
+                f"{where}: table {problem}: open it once with this version's agent so its "
+                "migrations run"
             )
         ((last_id, rows),) = _read(
             conn, f'SELECT coalesce(max(id), 0), count(*) FROM "{name}"', (), where
@@ -178,8 +187,14 @@ def _read(
 def import_tables(
     store: HubStore, conn: sqlite3.Connection, agent_id: str, totals: dict[str, tuple[int, int]],
     *, chunk_rows: int = CHUNK_ROWS, progress: Progress | None = None, where: str = "agent db",
+    epoch: str | None = None,
 ) -> list[TableImport]:
-    """Copy every synced table's rows up to its newest id into ``store`` under ``agent_id``."""
+    """Copy every synced table's rows up to its newest id into ``store`` under ``agent_id``
+    and the database's ``epoch`` (None: a database from before epochs, ``legacy``).
+
+    Every row is checked against the contract's column types first, as the sync's are:
+    a wrong value is an ``OperationalError`` naming the table, the row's id and column.
+    """
     check_agent_id(agent_id)
     results: list[TableImport] = []
     grand_total = sum(rows for _, rows in totals.values())
@@ -195,24 +210,38 @@ def import_tables(
             f'SELECT {", ".join(table.columns)} FROM "{name}" WHERE id > ? AND id <= ? '
             "ORDER BY id LIMIT ?"
         )
-        read = added = 0
+        read = added = conflicts = 0
         after = 0
         while True:
             rows = [list(row) for row in _read(conn, select, (after, last_id, chunk_rows), where)]
             if not rows:
                 break
+            for row in rows:
+                wrong = table.row_problem(row)
+                if wrong is not None:
+                    raise OperationalError(
+                        f"{where}: {name} row id {row[0]}: column {wrong[0]} {wrong[1]}; "
+                        "nothing of this chunk was imported"
+                    )
             now_ns = time.time_ns()
+            versioned: dict[str, Any] = (
+                {"epoch": epoch, "table_last_id": last_id} if epoch is not None
+                else {"schema_version": 1}
+            )
             header = BatchHeader(
                 agent_id=agent_id, table=name, columns=table.columns, first_id=rows[0][0],
                 last_id=rows[-1][0], rows=len(rows), created_ns=now_ns, sent_ns=now_ns,
+                **versioned,
             )
-            added += store.commit_batches([ValidBatch(header, rows, 0, now_ns)])[0]
+            committed = store.commit_batches([ValidBatch(header, rows, 0, now_ns)])[0]
+            added += committed.rows_new
+            conflicts += len(committed.conflicts)
             read += len(rows)
             done += len(rows)
             after = rows[-1][0]
             if progress is not None:
                 progress(name, done, grand_total)
-        results.append(TableImport(name, read, added))
+        results.append(TableImport(name, read, added, conflicts=conflicts))
     return results
 
 

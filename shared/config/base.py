@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -67,16 +67,35 @@ def secret_keys(data: object) -> list[str]:
     return [key_path(loc) for loc in _keys(data) if is_secret_key(str(loc[-1]))]
 
 
+class KeyProblems(ValueError):
+    """Raised by a model validator that checks keys against each other: each problem
+    keeps the path of the key it is about (a plain ``ValueError`` would be reported
+    at the model's own path), relative to the model."""
+
+    def __init__(self, problems: list[tuple[tuple[int | str, ...], str]]) -> None:
+        super().__init__("; ".join(f"{key_path(loc)}: {msg}" for loc, msg in problems))
+        self.problems = problems
+
+
+def _problems(err: Any) -> list[tuple[tuple[int | str, ...], str]]:
+    """(key path, message) of one pydantic error; a :class:`KeyProblems` gives several."""
+    loc = tuple(err["loc"])
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, KeyProblems):
+        return [((*loc, *sub), msg) for sub, msg in cause.problems]
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling against the example config)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    return [(loc, msg)]
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """One line per problem: ``file: key.path: message``."""
-    lines = [f"{source}: invalid config ({exc.error_count()} problem(s))"]
-    for err in exc.errors():
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against the example config)"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        lines.append(f"  {source}: {key_path(tuple(err['loc']))}: {msg}")
+    problems = [problem for err in exc.errors() for problem in _problems(err)]
+    lines = [f"{source}: invalid config ({len(problems)} problem(s))"]
+    lines += [f"  {source}: {key_path(loc)}: {msg}" for loc, msg in problems]
     return "\n".join(lines)
 
 
@@ -145,4 +164,9 @@ def load_config(model: type[M], path: Path | str) -> M:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a YAML text file (byte {exc.start} is not UTF-8): is this the "
+            "config file? (see config/*.example.yaml)"
+        ) from None
     return validate_config(model, parse_yaml(text, str(path)), str(path))

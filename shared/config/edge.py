@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from shared.config.base import ConfigModel
+from shared.config.base import ConfigModel, KeyProblems
 from shared.config.feeds import BackoffConfig, ExchangeConfig
 from shared.config.history import HistoryConfig
 from shared.config.logging import LoggingConfig
@@ -54,3 +54,36 @@ class EdgeConfig(ConfigModel):
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
             raise ValueError("must be 1-64 letters, digits, '-' or '_' (it is an MQTT topic level)")
         return value
+
+    @model_validator(mode="after")
+    def _strategies_trade_collected_markets(self) -> EdgeConfig:
+        # A strategy on a market the agent does not collect never sees a book and so
+        # never trades: silence, not an error, unless it is refused here.
+        if not self.trading.enabled:
+            return self  # strategies kept for backtests may name any market
+        collected: dict[str, list[str]] = {}
+        for exchange in self.exchanges:
+            collected.setdefault(exchange.name, []).extend(exchange.symbols)
+        markets = "; ".join(f"{name} {', '.join(syms)}" for name, syms in collected.items())
+        markets = f"collected: {markets or 'nothing (exchanges is empty)'}"
+        problems: list[tuple[tuple[int | str, ...], str]] = []
+        for i, strategy in enumerate(self.trading.strategies):
+            where: tuple[int | str, ...] = ("trading", "strategies", i)
+            symbols = collected.get(strategy.exchange)
+            if symbols is None:
+                problems.append((
+                    (*where, "exchange"),
+                    f"{strategy.exchange!r} is not collected by this agent, so strategy "
+                    f"{strategy.name!r} would never trade ({markets})",
+                ))
+                continue
+            for j, symbol in enumerate(strategy.symbols):
+                if symbol not in symbols:
+                    problems.append((
+                        (*where, "symbols", j),
+                        f"{symbol} is not collected from {strategy.exchange}, so strategy "
+                        f"{strategy.name!r} would never trade it ({markets})",
+                    ))
+        if problems:
+            raise KeyProblems(problems)
+        return self

@@ -17,7 +17,10 @@ class ExchangeConfig(ConfigModel):
         min_length=1, description="Unified symbols, BASE/QUOTE (e.g. BTC/USDT)."
     )
     depth: int = Field(
-        1000, gt=0, le=5000, description="Book depth to subscribe to and keep (levels a side)."
+        1000, gt=0, le=5000,
+        description="Book depth to subscribe to and keep (levels a side); a feed keeps at "
+        "most what its exchange lets it keep exact (KuCoin 100, Kraken 1000: check-config "
+        "warns).",
     )
     ws_url: str | None = Field(
         None, description="WebSocket URL override (the simulator's, or a regional endpoint)."

@@ -22,8 +22,10 @@ class HistoryConfig(ConfigModel):
     rest_base_urls: dict[str, str] = Field(
         default_factory=dict,
         description=(
-            "Per exchange name, a base URL (scheme://host:port) that replaces the host of "
-            "every ccxt REST endpoint: a local server that speaks the exchange's API."
+            "Per exchange name, a base URL (scheme://host:port[/path]) that replaces the "
+            "host of every ccxt REST endpoint, its path put before the endpoint's: a local "
+            "server that speaks the exchange's API, e.g. the simulator's "
+            "http://127.0.0.1:8765/binance."
         ),
     )
     backfill_default_days: float = Field(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
-from shared.config.base import ConfigModel
+from shared.config.base import ConfigModel, KeyProblems
 
 
 class BrokerConfig(ConfigModel):
@@ -74,6 +74,16 @@ class StrategyConfig(ConfigModel):
         default_factory=dict, description="The plugin's own parameters (see docs/strategies.md)."
     )
 
+    @field_validator("symbols")
+    @classmethod
+    def _one_quote(cls, symbols: list[str]) -> list[str]:
+        quotes = sorted({symbol.partition("/")[2] for symbol in symbols})
+        if len(quotes) > 1:
+            raise ValueError(
+                f"one quote currency per portfolio, got {', '.join(quotes)} in {symbols}"
+            )
+        return symbols
+
 
 class ArbitrageConfig(ConfigModel):
     """Cross-exchange arbitrage detection over the agent's books (records only, never trades)."""
@@ -107,3 +117,9 @@ class TradingConfig(ConfigModel):
     strategies: list[StrategyConfig] = Field(
         default_factory=list, description="Strategy instances, each with its own portfolio."
     )
+
+    @model_validator(mode="after")
+    def _something_to_trade(self) -> TradingConfig:
+        if self.enabled and not self.strategies:
+            raise KeyProblems([(("strategies",), "trading is enabled but no strategy is listed")])
+        return self

@@ -33,6 +33,8 @@ from shared.topics import (
 )
 
 T0_NS = 1_763_769_600_000_000_000
+EPOCH = "0123456789abcdef" * 2
+"""The database epoch a test agent's batches and statuses name unless told otherwise."""
 
 
 def trade_rows(first_id: int, count: int) -> list[list[Any]]:
@@ -46,11 +48,13 @@ def trade_rows(first_id: int, count: int) -> list[list[Any]]:
 
 
 def header_for(agent_id: str, data: list[list[Any]], /, **changes: Any) -> BatchHeader:
-    """The trades header that truthfully describes ``data`` (then ``changes`` applied)."""
+    """The trades header that truthfully describes ``data`` (then ``changes`` applied):
+    epoch :data:`EPOCH`, the table's newest id the batch's last."""
     fields: dict[str, Any] = {
         "agent_id": agent_id, "table": "trades", "columns": TABLES["trades"].columns,
         "first_id": data[0][0], "last_id": data[-1][0], "rows": len(data),
-        "created_ns": time.time_ns(), "sent_ns": time.time_ns(),
+        "created_ns": time.time_ns(), "sent_ns": time.time_ns(), "epoch": EPOCH,
+        "table_last_id": data[-1][0],
     }
     fields.update(changes)
     return BatchHeader(**fields)
@@ -67,9 +71,14 @@ class TestAgent:
 
     __test__ = False  # not a test class, despite its name
 
-    def __init__(self, port: int, agent_id: str, *, will: bool = True) -> None:
+    def __init__(
+        self, port: int, agent_id: str, *, will: bool = True, epoch: str | None = EPOCH
+    ) -> None:
         self.agent_id = agent_id
+        self.epoch = epoch
         self.acks: list[Ack] = []
+        self.raw_acks: list[bytes] = []
+        """Every ack's payload as it came, for checks of its wire shape."""
         self.commands: list[Command] = []
         self.on_ack: Callable[[Ack], None] | None = None
         self.answer: Literal["done", "refused", "failed"] | None = "done"
@@ -79,7 +88,9 @@ class TestAgent:
             CallbackAPIVersion.VERSION2, client_id=f"agent-{agent_id}", protocol=paho.MQTTv5
         )
         if will:
-            offline = AgentStatus(agent_id=agent_id, state="offline", ts_ns=time.time_ns())
+            offline = AgentStatus(
+                agent_id=agent_id, state="offline", ts_ns=time.time_ns(), epoch=epoch
+            )
             self.client.will_set(agent_status(agent_id), offline.to_bytes(), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *args: self._subscribed.set()
@@ -99,6 +110,7 @@ class TestAgent:
                 self.on_ack(ack)
             with self._cond:
                 self.acks.append(ack)
+                self.raw_acks.append(bytes(message.payload))
                 self._cond.notify_all()
         elif message.topic == hub_command(self.agent_id):
             command = Command.from_bytes(bytes(message.payload))
@@ -125,6 +137,7 @@ class TestAgent:
         self, state: Literal["online", "offline"] = "online", **fields: Any
     ) -> AgentStatus:
         """Publish a retained status."""
+        fields.setdefault("epoch", self.epoch)
         status = AgentStatus(
             agent_id=self.agent_id, state=state, ts_ns=time.time_ns(), **fields
         )

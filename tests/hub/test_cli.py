@@ -18,6 +18,7 @@ from hub.store.store import HubStore
 from shared.config.hub import HubConfig
 from shared.sync.messages import FeedHealth, TableBacklog
 from tests.hub.agent_client import TestAgent, trade_batch
+from tests.waiting import wait_for
 
 
 @pytest.fixture()
@@ -35,15 +36,6 @@ def agents_json(config_file: Path) -> dict[str, dict[str, Any]]:
     result = hub(config_file, "agents", "--json")
     assert result.exit_code == 0, result.output
     return {a["agent_id"]: a for a in json.loads(result.output)}
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_hub_agents_shows_an_online_status_then_the_retained_offline_will(
@@ -66,7 +58,7 @@ def test_hub_agents_shows_an_online_status_then_the_retained_offline_will(
         feeds=(FeedHealth(exchange="kraken", symbol="BTC/USD", synced=True, last_update_ns=now),
                FeedHealth(exchange="kraken", symbol="ETH/USD", synced=False)),
     )
-    assert wait_for(lambda: ingest.stats.statuses == 1)
+    wait_for(lambda: ingest.stats.statuses == 1, 10, "the online status recorded")
 
     online = agents_json(config_file)["pi-1"]
 
@@ -82,7 +74,7 @@ def test_hub_agents_shows_an_online_status_then_the_retained_offline_will(
     assert (trades["agent_last_id"], trades["hub_last_id"]) == (150, 120)
 
     agent.crash()
-    assert wait_for(lambda: ingest.stats.statuses == 2), "the last will never arrived"
+    wait_for(lambda: ingest.stats.statuses == 2, 10, "the last will recorded")
     offline = agents_json(config_file)["pi-1"]
 
     assert (offline["online"], offline["state"]) == (False, "offline")
@@ -99,7 +91,7 @@ def test_a_new_hub_learns_an_agents_state_from_its_retained_status(
     service = IngestService(hub_config, store=store)
     service.start()
     try:
-        assert wait_for(lambda: service.stats.statuses == 1)
+        wait_for(lambda: service.stats.statuses == 1, 10, "the status recorded")
     finally:
         service.stop()
 

@@ -33,6 +33,7 @@ from shared.clock import LiveClock, ManualClock
 from shared.config.hub import HubConfig, IngestConfig
 from shared.config.store import StoreConfig
 from shared.markets import MarketInfo
+from shared.readers import agent_epoch
 from shared.sync.codec import encode_batch
 from shared.sync.messages import BatchHeader
 from shared.sync.tables import TABLES
@@ -112,8 +113,12 @@ def test_importing_twice_adds_every_row_once_and_the_markets_cache(
     for table in MARKET_TABLES:
         assert want[table] > 0, table
     for table, n in want.items():
-        assert first["tables"][table] == {"read": n, "added": n, "already": 0, "present": True}
-        assert second["tables"][table] == {"read": n, "added": 0, "already": n, "present": True}
+        assert first["tables"][table] == {
+            "read": n, "added": n, "already": 0, "conflicts": 0, "present": True,
+        }
+        assert second["tables"][table] == {
+            "read": n, "added": 0, "already": n, "conflicts": 0, "present": True,
+        }
     with HubStore.in_dir(hub_yaml.parent / "hub") as store:
         assert {t: store.count(t, "pi-1") for t in TABLES} == want
         assert [a.agent_id for a in store.agents()] == ["pi-1"]
@@ -135,9 +140,11 @@ def test_rows_the_agent_already_synced_are_not_stored_again(
     rows = [list(r) for r in conn.execute(
         f"SELECT {', '.join(columns)} FROM trades ORDER BY id LIMIT ?", (half,)
     )]
+    epoch = agent_epoch(conn)
     conn.close()
     header = BatchHeader(agent_id="pi-1", table="trades", columns=columns, first_id=rows[0][0],
-                         last_id=rows[-1][0], rows=half, created_ns=1, sent_ns=1)
+                         last_id=rows[-1][0], rows=half, created_ns=1, sent_ns=1, epoch=epoch,
+                         table_last_id=total)
     with HubStore.in_dir(hub_yaml.parent / "hub") as store:
         writer = IngestWriter(store, IngestConfig(), LiveClock())
         (ack,) = writer.handle([Incoming(agent_data("pi-1", "trades"),
@@ -147,7 +154,7 @@ def test_rows_the_agent_already_synced_are_not_stored_again(
     report = import_db(hub_yaml, edge_db, "pi-1")
 
     assert report["tables"]["trades"] == {
-        "read": total, "added": total - half, "already": half, "present": True,
+        "read": total, "added": total - half, "already": half, "conflicts": 0, "present": True,
     }
     with HubStore.in_dir(hub_yaml.parent / "hub") as store:
         assert store.count("trades", "pi-1") == total
@@ -253,3 +260,41 @@ def test_a_missing_or_foreign_file_is_one_error_line_naming_it(
         assert result.returncode == 2, path
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("error: ") and message in line
+
+
+def test_an_import_takes_the_databases_epoch_and_a_replaced_database_is_a_new_series(
+    tmp_path: Path,
+) -> None:
+    """Tried: importing an agent's database, then — as pi-1 again — a new database whose
+    ids start again (its SD card was replaced), then a database from before epochs.
+    Kept: each import under its database's own epoch ('legacy' for the old one), every
+    row of each stored (the second's were all dropped as 'already present'), no
+    conflicts, the three series recorded for pi-1."""
+    from hub.store.importer import import_db as import_library
+
+    def database(name: str, details: str, *, pre_epoch: bool = False) -> Path:
+        path = tmp_path / name / "edge.db"
+        writer = StoreWriter(path, StoreConfig())
+        for i in range(5):
+            writer.put("feed_events", ("kraken", "BTC/USD", "connected", f"{details}{i}", i))
+        writer.close()
+        if pre_epoch:
+            conn = sqlite3.connect(path)
+            conn.executescript("DROP TABLE store_epoch; DELETE FROM _migrations "
+                               "WHERE name = '0006_epoch'; DROP TABLE sync_conflicts;")
+            conn.close()
+        return path
+
+    first, second, old = database("a", "old-card"), database("b", "new-card"), database(
+        "c", "before", pre_epoch=True)
+    with HubStore(tmp_path / "hub" / "hub.db") as store:
+        reports = [import_library(store, path, "pi-1") for path in (first, second, old)]
+        epochs = [e.epoch for e in store.epochs("pi-1")]
+        stored = store.count("feed_events", "pi-1")
+
+    edge_epochs = [agent_epoch(sqlite3.connect(path)) for path in (first, second)]
+    assert [r.epoch for r in reports] == [*edge_epochs, "legacy"]
+    assert sorted(epochs) == sorted(r.epoch for r in reports)
+    assert [(t.added, t.conflicts) for r in reports for t in r.tables
+            if t.table == "feed_events"] == [(5, 0), (5, 0), (5, 0)]
+    assert stored == 15

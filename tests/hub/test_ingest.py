@@ -20,15 +20,7 @@ from shared.sync.messages import Ack
 from shared.topics import HUB_SUBSCRIPTIONS
 from tests.hub.agent_client import TestAgent, trade_batch, trade_rows
 from tests.shared.dynsec import Account, start_dynsec_broker
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+from tests.waiting import wait_for
 
 
 def test_a_batch_is_acknowledged_only_after_its_rows_are_committed(
@@ -132,7 +124,7 @@ def test_a_broker_restart_is_survived_and_ingest_resumes(
     agent.close()
 
     plain_broker.restart()
-    assert wait_for(lambda: ingest.wait_subscribed(0.1), 15), "the ingest did not resubscribe"
+    wait_for(lambda: ingest.wait_subscribed(0.1), 15, "the ingest resubscribed")
     again = make_agent("pi-1")
     again.send(trade_batch("pi-1", 51, 50))
     [ack] = again.wait_acks(1)
@@ -200,8 +192,8 @@ def test_an_ingest_the_broker_refuses_logs_why_and_never_counts_as_subscribed(
     line = f"ingest: the broker at 127.0.0.1:{broker.port} {refused}"
     service.start()
     try:
-        assert wait_for(lambda: line in [r.getMessage() for r in caplog.records
-                                         if r.levelno >= logging.ERROR])
+        wait_for(lambda: line in [r.getMessage() for r in caplog.records
+                                  if r.levelno >= logging.ERROR], 10, f"the error {line!r}")
         assert not service.wait_subscribed(0.5)
     finally:
         service.stop()

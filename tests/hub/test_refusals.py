@@ -13,6 +13,7 @@ from hub.ingest.service import IngestService
 from hub.store.store import HubStore
 from shared.sync.codec import MAGIC, encode_batch
 from shared.sync.messages import AgentStatus
+from shared.sync.tables import TABLES
 from tests.hub.agent_client import TestAgent, header_for, trade_batch, trade_rows
 from tests.hub.conftest import MAX_BATCH, MAX_PAYLOAD
 
@@ -159,3 +160,40 @@ def test_a_foreign_or_malformed_status_is_dead_lettered_and_not_recorded(
     assert "not a valid CommandResult" in reasons[1]
     [record] = store.agents()
     assert (record.agent_id, record.status) == ("pi-1", None)
+
+
+# The four values the audit got stored: the row with id 3 of five holds each in turn.
+WRONG_VALUES = [
+    ("exchange", 7, "is 7 (int), not text"),
+    ("symbol", None, "is NULL, the column is NOT NULL"),
+    ("side", "long", "is 'long', not one of buy, sell"),
+    ("ts_recv_ns", "2025-11-22T00:00:00Z", "(str), not an integer"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "says"), WRONG_VALUES,
+                         ids=[c[0] for c in WRONG_VALUES])
+def test_a_batch_with_one_wrongly_typed_value_is_refused_naming_table_row_and_column(
+    ingest: IngestService, store: HubStore, make_agent: Callable[..., TestAgent],
+    column: str, value: object, says: str,
+) -> None:
+    """Tried: a well-formed trades batch (ids 1-5) whose row 3 holds, in turn, an integer
+    exchange, a NULL symbol, a side that is neither buy nor sell and text in the receive
+    timestamp — each was stored before the columns had types — then a good batch. Kept:
+    the batch dead-lettered and rejected with a reason naming the table, the row's id
+    and the column; none of its five rows stored; the good batch after it committed."""
+    agent = make_agent("pi-1")
+    rows: list[list[object]] = [list(r) for r in trade_rows(1, 5)]
+    rows[2][TABLES["trades"].columns.index(column)] = value
+
+    agent.send(encode_batch(header_for("pi-1", trade_rows(1, 5)), rows))
+    agent.send(trade_batch("pi-1", 1000, 5))
+    rejected, committed = agent.wait_acks(2)
+
+    expected = f"trades row id 3: column {column} "
+    assert rejected.outcome == "rejected" and (rejected.first_id, rejected.last_id) == (1, 5)
+    assert expected in rejected.reason and says in rejected.reason
+    [letter] = store.dead_letters()
+    assert expected in letter.reason
+    assert (committed.outcome, committed.first_id) == ("committed", 1000)
+    assert store.count("trades", "pi-1") == 5  # the good batch only

@@ -56,14 +56,15 @@ def test_commit_batches_counts_new_rows_per_batch_in_one_transaction(tmp_path: P
     """Tried: three batches in one call (two overlapping, one from another agent). Kept:
     rows_new 10, 5, 10; one ingest_batches row per batch with both timestamps."""
     with HubStore(tmp_path / "hub.db") as store:
-        rows_new = store.commit_batches([batch("a", 1, 10), batch("a", 6, 10), batch("b", 1, 10)])
+        done = store.commit_batches([batch("a", 1, 10), batch("a", 6, 10), batch("b", 1, 10)])
         conn = sqlite3.connect(store.path)
         logged = conn.execute(
             "SELECT agent_id, first_id, last_id, rows, rows_new, received_ns <= committed_ns "
             "FROM ingest_batches ORDER BY id"
         ).fetchall()
 
-    assert rows_new == [10, 5, 10]
+    assert [d.rows_new for d in done] == [10, 5, 10]
+    assert [d.conflicts for d in done] == [(), (), ()]
     assert logged == [("a", 1, 10, 10, 10, 1), ("a", 6, 15, 10, 5, 1), ("b", 1, 10, 10, 10, 1)]
 
 
@@ -85,7 +86,7 @@ def test_a_failed_commit_stores_nothing_of_the_group(tmp_path: Path) -> None:
             store.commit_batches([batch("a", 1, 5), drops])
 
         assert store.count("trades", "a") == 0
-        assert store.commit_batches([batch("a", 1, 5)]) == [5]
+        assert store.commit_batches([batch("a", 1, 5)])[0].rows_new == 5
 
 
 def test_the_digest_is_sha256_over_orjson_lines_of_local_id_and_data_columns(

@@ -24,7 +24,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from provisioning.broker import Broker, free_port, mosquitto_binary
 from provisioning.bundle import Layout, provision_broker
 from shared.config.mqtt import MqttConfig, TlsConfig
-from shared.mqtt import new_client
+from shared.mqtt import connect_properties, new_client
 
 WAIT_S = 5.0
 AGENTS = ("pi-a", "pi-b")
@@ -32,12 +32,22 @@ _ids = itertools.count()
 
 
 class Probe:
-    """One MQTT v5 TLS client and everything the broker told it."""
+    """One MQTT v5 TLS client and everything the broker told it.
 
-    def __init__(self, config: MqttConfig, name: str) -> None:
+    ``client_id`` is the id it asks for (the broker replaces it with the certificate's
+    CN); ``persistent`` gives it a session that outlives a dropped connection, so paho's
+    reconnect finds its subscriptions again. The broker allows one connection per
+    identity, so a test closes a probe before it connects another with the same one.
+    """
+
+    def __init__(self, config: MqttConfig, name: str, *, client_id: str | None = None,
+                 persistent: bool = False) -> None:
         self.name = name
-        self.client = new_client(config, f"probe-{name}-{next(_ids)}")
+        self.client = new_client(config, client_id or f"probe-{name}-{next(_ids)}")
         self.config = config
+        self.persistent = persistent
+        self.disconnects: list[ReasonCode] = []
+        """Every drop of an accepted connection, with the reason paho reported."""
         self.connected = threading.Event()
         self.refused = threading.Event()
         self.settled = threading.Event()
@@ -60,8 +70,10 @@ class Probe:
         (self.refused if reason.is_failure else self.connected).set()
         self.settled.set()
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _r: ReasonCode, _p: Any) -> None:
-        if not self.connected.is_set():
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if self.connected.is_set():
+            self.disconnects.append(reason)
+        else:
             self.refused.set()
         self.settled.set()
 
@@ -80,7 +92,8 @@ class Probe:
     def connect(self) -> bool:
         """Connect and wait for the outcome: True once CONNACK success, False if refused."""
         try:
-            self.client.connect(self.config.host, self.config.port, keepalive=30)
+            self.client.connect(self.config.host, self.config.port, keepalive=30,
+                                properties=connect_properties(persistent=self.persistent))
         except (ssl.SSLError, OSError):
             # A refused handshake can fail here (TLS 1.2) or, more often, only after
             # connect() returns (TLS 1.3 sends the verdict on the client certificate late).
@@ -125,6 +138,13 @@ class Probe:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def publish_and_close(self, topic: str, payload: bytes = b"x") -> ReasonCode:
+        """:meth:`publish`, then :meth:`close`: the identity's one connection is free again."""
+        try:
+            return self.publish(topic, payload)
+        finally:
+            self.close()
 
 
 @dataclass
@@ -196,8 +216,10 @@ def probes() -> Iterator[list[Probe]]:
 def connect(tls_broker: TlsBroker, probes: list[Probe]) -> Callable[..., Probe]:
     """``connect(identity, **config)``: a probe connected as ``identity``, or failing."""
 
-    def make(identity: str | None, **kwargs: Any) -> Probe:
-        probe = Probe(tls_broker.config(identity, **kwargs), identity or "anonymous")
+    def make(identity: str | None, *, client_id: str | None = None, persistent: bool = False,
+             **kwargs: Any) -> Probe:
+        probe = Probe(tls_broker.config(identity, **kwargs), identity or "anonymous",
+                      client_id=client_id, persistent=persistent)
         probes.append(probe)
         assert probe.connect(), f"{probe.name} was refused: {probe.connack}"
         return probe

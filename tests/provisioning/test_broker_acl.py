@@ -48,8 +48,9 @@ def test_an_agent_cannot_publish_as_another_agent(connect: Connect) -> None:
     forged = [topics.agent_data("pi-b", "trades"), topics.agent_status("pi-b"),
               topics.agent_command_result("pi-b")]
 
-    # A connection each: mosquitto 2.0.11 drops a client after a denied publish.
-    reasons = [connect("pi-a").publish(topic, b"forged") for topic in forged]
+    # A connection each, one at a time: mosquitto 2.0.11 drops a client after a denied
+    # publish, and the broker allows pi-a one connection (its client id is its name).
+    reasons = [connect("pi-a").publish_and_close(topic, b"forged") for topic in forged]
     sentinel = topics.agent_data("pi-a", "sentinel_forge")
     assert not connect("pi-a").publish(sentinel).is_failure
 
@@ -112,14 +113,16 @@ def test_an_agent_cannot_publish_on_hub_owned_topics(connect: Connect) -> None:
     is 0x87, and neither pi-a (subscribed to them) nor the hub receives any of them."""
     hub = connect("hub")
     hub.subscribe("tickerml/v1/#")
-    listener = connect("pi-a")
+    # pi-a has one connection (the broker makes its client id its name), so the listener
+    # forges too; mosquitto 2.0.11 drops it after each denied publish and paho reconnects
+    # into its persistent session, subscriptions and all.
+    listener = connect("pi-a", persistent=True)
     for topic in topics.agent_subscriptions("pi-a"):
         listener.subscribe(topic)
     hub_owned = [topics.hub_ack("pi-a"), topics.hub_command("pi-a"),
                  "tickerml/v1/models/transformer/latest"]
 
-    # A connection each: mosquitto 2.0.11 drops a client after a denied publish.
-    reasons = [connect("pi-a").publish(topic, b"forged") for topic in hub_owned]
+    reasons = [listener.publish(topic, b"forged") for topic in hub_owned]
     sentinel = topics.hub_command("pi-a")
     assert not hub.publish(sentinel, b"real").is_failure
 

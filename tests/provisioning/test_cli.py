@@ -141,7 +141,8 @@ def test_add_agent_needs_a_provisioned_folder_and_names_the_missing_file(tmp_pat
 
 def test_the_snippets_fit_the_config_models(tmp_path: Path) -> None:
     """hub-mqtt.yaml is a valid hub.yaml on its own, an agent's mqtt.yaml a valid sync
-    section, both pointing at the absolute paths of that identity's files."""
+    section, each pointing at the absolute paths of that identity's files: the hub's
+    `mqtt` at hub/, its `command_mqtt` (for `hub command`) at the operator's hub-cli/."""
     assert provision("broker", "--out", str(tmp_path), "--agent", "pi-a",
                      "--host", "hub.lan", "--port", "9883").exit_code == 0
     layout = Layout(tmp_path.resolve())
@@ -151,6 +152,10 @@ def test_the_snippets_fit_the_config_models(tmp_path: Path) -> None:
     assert (hub.host, hub.port, agent.host, agent.port) == ("hub.lan", 9883, "hub.lan", 9883)
     assert hub.tls is not None and agent.tls is not None
     assert hub.tls.cert_file == str(layout.hub_dir / "client.crt")
+    operator = HubConfig.model_validate(yaml.safe_load(layout.hub_yaml.read_text())).command_mqtt
+    assert operator is not None and operator.tls is not None
+    assert (operator.host, operator.port) == ("hub.lan", 9883)
+    assert operator.tls.cert_file == str(layout.operator_dir / "client.crt")
     assert agent.tls.key_file == str(layout.agent_dir("pi-a") / "client.key")
     assert Path(agent.tls.ca_file).read_bytes() == (layout.ca_dir / "ca.crt").read_bytes()
 

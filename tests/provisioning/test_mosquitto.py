@@ -32,13 +32,17 @@ def directives(text: str) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def test_the_acl_grants_agents_their_own_topics_and_the_hub_everything() -> None:
+def test_the_acl_grants_agents_their_own_topics_the_hub_everything_the_operator_commands(
+) -> None:
     assert acl_rules(render_acl()) == [
         "pattern write tickerml/v1/agent/%u/#",
         "pattern read tickerml/v1/hub/%u/#",
         "pattern read tickerml/v1/models/#",
         "user hub",
         "topic readwrite tickerml/v1/#",
+        "user hub-cli",
+        "topic write tickerml/v1/hub/+/cmd",
+        "topic read tickerml/v1/agent/+/cmd-result",
     ]
 
 
@@ -52,6 +56,7 @@ def test_the_config_requires_a_client_certificate_on_one_tls_listener(tmp_path: 
         "listener 18883 127.0.0.1", f"cafile {tmp_path}/ca.crt",
         f"certfile {tmp_path}/server.crt", f"keyfile {tmp_path}/server.key",
         "require_certificate true", "use_identity_as_username true",
+        "use_username_as_clientid true",
     ):
         assert expected in lines
     assert [line for line in lines if line.startswith("listener")] == ["listener 18883 127.0.0.1"]

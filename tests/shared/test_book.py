@@ -140,3 +140,32 @@ def test_apply_truncates_once_after_the_update_and_refuses_negative_sizes() -> N
     assert sorted(book.asks) == [10001, 10010, 10020]
     with pytest.raises(BookError, match="negative ask size"):
         book.apply([], [(10040, -1)])
+
+
+@given(
+    bids=st.dictionaries(st.integers(1, 500), st.integers(1, 9), max_size=40),
+    asks=st.dictionaries(st.integers(501, 1000), st.integers(1, 9), max_size=40),
+    floor=st.none() | st.integers(1, 500),
+    ceiling=st.none() | st.integers(501, 1000),
+    depth=st.integers(1, 50),
+)
+def test_keep_within_and_truncate_keep_exactly_the_best_levels_inside_the_bounds(
+    bids: dict[int, int], asks: dict[int, int], floor: int | None, ceiling: int | None,
+    depth: int,
+) -> None:
+    """Kept: every bid at or above the floor and every ask at or below the ceiling,
+    then the best ``depth`` of those; the price lists still match the levels; the cut
+    flags say which side lost levels to ``depth``."""
+    book = OrderBook("x", "A/B")
+    book.load_snapshot(list(bids.items()), list(asks.items()))
+
+    book.keep_within(floor, ceiling)
+    inside_bids = sorted((p for p in bids if floor is None or p >= floor), reverse=True)
+    inside_asks = sorted(p for p in asks if ceiling is None or p <= ceiling)
+    cut = book.truncate(depth)
+
+    assert [p for p, _ in book.top_bids(depth + 1)] == inside_bids[:depth]
+    assert [p for p, _ in book.top_asks(depth + 1)] == inside_asks[:depth]
+    assert list(book.bid_prices()) == sorted(book.bids)
+    assert list(book.ask_prices()) == sorted(book.asks)
+    assert cut == (len(inside_bids) > depth, len(inside_asks) > depth)

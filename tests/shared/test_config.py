@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from shared.cli import main
-from shared.config.base import ConfigModel, is_secret_key, load_config
+from shared.config.base import ConfigModel, is_secret_key, load_config, validate_config
 from shared.config.docs import ROLES, sections
 from shared.config.edge import EdgeConfig
 from shared.config.hub import HubConfig
@@ -250,6 +250,75 @@ def test_secret_like_keys_are_recognized(key: str) -> None:
 )
 def test_ordinary_keys_and_env_variable_names_are_allowed(key: str) -> None:
     assert not is_secret_key(key)
+
+
+def test_the_edge_example_with_trading_enabled_trades_only_markets_it_collects() -> None:
+    """Tried: the example with `trading.enabled: true`, as its comments invite. Before
+    the fix its strategies named binanceus while it collects binance and kraken, so
+    they never saw a book. Kept: valid, and every strategy's exchange and symbols
+    among those collected."""
+    data = yaml.safe_load(EDGE_EXAMPLE.read_text())
+    data["trading"]["enabled"] = True
+
+    config = validate_config(EdgeConfig, data, str(EDGE_EXAMPLE))
+
+    collected = {(e.name, s) for e in config.exchanges for s in e.symbols}
+    assert config.trading.strategies
+    for strategy in config.trading.strategies:
+        assert {(strategy.exchange, s) for s in strategy.symbols} <= collected, strategy.name
+
+
+def test_a_strategy_on_a_market_not_collected_is_refused_naming_the_key_and_the_markets(
+    tmp_path: Path,
+) -> None:
+    """Tried: trading enabled with one strategy on binanceus (not collected) and one on
+    kraken ETH/USD (kraken collected, that symbol not). Before the fix both were
+    accepted and traded nothing. Kept: one problem each, by file and key path (the
+    exchange; the symbol's index), both listing the markets that are collected."""
+    path = write(tmp_path, MINIMAL_EDGE + (
+        "trading:\n  enabled: true\n  strategies:\n"
+        "    - {name: a, kind: trend, exchange: binanceus, symbols: [BTC/USDT]}\n"
+        "    - {name: b, kind: trend, exchange: kraken, symbols: [BTC/USD, ETH/USD]}\n"
+    ))
+
+    lines = config_error(EdgeConfig, path).splitlines()
+
+    assert lines == [
+        f"{path}: invalid config (2 problem(s))",
+        f"  {path}: trading.strategies[0].exchange: 'binanceus' is not collected by this "
+        "agent, so strategy 'a' would never trade (collected: kraken BTC/USD)",
+        f"  {path}: trading.strategies[1].symbols[1]: ETH/USD is not collected from kraken, "
+        "so strategy 'b' would never trade it (collected: kraken BTC/USD)",
+    ]
+
+
+def test_strategies_of_disabled_trading_may_name_any_market(tmp_path: Path) -> None:
+    """Kept: with trading off, strategies stay templates for backtests of any market
+    (`tickerml backtest` picks them by name), so nothing is checked against exchanges."""
+    path = write(tmp_path, MINIMAL_EDGE + (
+        "trading:\n  enabled: false\n  strategies:\n"
+        "    - {name: a, kind: trend, exchange: binanceus, symbols: [BTC/USDT]}\n"
+    ))
+
+    assert load_config(EdgeConfig, path).trading.strategies[0].exchange == "binanceus"
+
+
+def test_trading_enabled_without_strategies_or_with_two_quotes_is_a_config_error(
+    tmp_path: Path,
+) -> None:
+    """Tried: trading on with no strategy, then a strategy over BTC/USD and ETH/BTC.
+    Before the fix the file passed and the agent refused at start. Kept: each refused
+    by the config model at its key path, so check-config says it too."""
+    empty = write(tmp_path, MINIMAL_EDGE + "trading: {enabled: true}\n", "empty.yaml")
+    mixed = write(tmp_path, MINIMAL_EDGE + (
+        "trading:\n  enabled: true\n  strategies:\n"
+        "    - {name: a, kind: trend, exchange: kraken, symbols: [BTC/USD, ETH/BTC]}\n"
+    ), "mixed.yaml")
+
+    assert (f"{empty}: trading.strategies: trading is enabled but no strategy is listed"
+            in config_error(EdgeConfig, empty))
+    assert (f"{mixed}: trading.strategies[0].symbols: Value error, one quote currency per "
+            "portfolio, got BTC, USD" in config_error(EdgeConfig, mixed))
 
 
 # --- check-config commands ----------------------------------------------------------

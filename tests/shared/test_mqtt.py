@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -19,19 +18,11 @@ from shared.config.feeds import BackoffConfig
 from shared.config.mqtt import MqttConfig
 from shared.mqtt import Link, connect_properties, new_client
 from tests.shared.dynsec import Account, start_dynsec_broker
+from tests.waiting import wait_for
 
 AGENT = "pi-1"
 PASSWORD_ENV = "TICKERML_TEST_MQTT_PASSWORD"
 log = logging.getLogger("tests.shared.mqtt")
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def fast_backoff() -> Backoff:
@@ -103,7 +94,7 @@ def test_a_connection_refused_for_bad_credentials_is_a_failure_with_its_reason(
     assert link.refusal == "the broker at the broker refused the connection: Not authorized"
     assert not link.connected.is_set() and not link.subscribed.is_set()
     assert link.connects == 0
-    assert wait_for(lambda: link.retries >= 2), "no retries after the refusal"
+    wait_for(lambda: link.retries >= 2, 10, "retries after the refusal")
     assert "test: the broker at the broker refused the connection: Not authorized" in errors(
         caplog
     )
@@ -166,9 +157,8 @@ def test_after_a_broker_restart_the_client_resubscribes_and_gets_what_is_publish
     assert link.subscribed.wait(5)
 
     plain_broker.restart()
-    assert wait_for(lambda: link.connects == 2 and link.subscribed.is_set()), (
-        "the client did not reconnect and resubscribe"
-    )
+    wait_for(lambda: link.connects == 2 and link.subscribed.is_set(), 10,
+             "the client reconnected and resubscribed")
     sender = Link("sender", [], broker="the broker", log=log)
     publisher = clients.start(plain_broker.port, sender, client_id="test-hub")
     assert sender.connected.wait(5)
@@ -196,9 +186,9 @@ def test_the_backoff_starts_over_only_after_a_connection_that_lasted(
     assert link.subscribed.wait(5)
 
     plain_broker.restart()
-    assert wait_for(lambda: link.connects == 2 and link.subscribed.is_set())
+    wait_for(lambda: link.connects == 2 and link.subscribed.is_set(), 10, "the 2nd connection")
     plain_broker.restart()
-    assert wait_for(lambda: link.connects == 3 and link.subscribed.is_set())
+    wait_for(lambda: link.connects == 3 and link.subscribed.is_set(), 10, "the 3rd connection")
 
     # on_down runs right after the drop's own draw, before any failed attempt's.
     if stable_after_s == 0:

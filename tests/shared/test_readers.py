@@ -158,6 +158,32 @@ def test_two_agents_copies_of_the_same_market_are_read_once(
     conn.close()
 
 
+def test_an_agents_databases_are_one_series_in_time_order_each_fact_once(
+    tmp_path: Path, hub: HubStore
+) -> None:
+    """pi-1's SD card was replaced: its first database collected minutes 0-9, trades 1-50
+    and snapshots 0-3; the new one (a new epoch, ids from 1 again) minutes 8-14, trades
+    45-80 and snapshots 4-7, both holding minutes 8-9 and trades 45-50. Kept: reading
+    pi-1 gives every minute, trade and snapshot once, in time order (the old database's
+    copy of the shared ones), and candles count each minute once."""
+    old = agent_db(tmp_path / "old.db", Market(range(10), range(1, 51), range(4)))
+    new = agent_db(tmp_path / "new.db", Market(range(8, 15), range(45, 81), range(4, 8)))
+    import_db(hub, old, "pi-1")
+    import_db(hub, new, "pi-1")
+    conn = connect(hub.path, readonly=True)
+
+    series = candles(readers.candle_events(conn, EX, SYM, *ALL, "pi-1"))
+    prints = trades(readers.trade_events(conn, EX, SYM, *ALL, "pi-1"))
+    books = plain(readers.snapshot_events(conn, EX, SYM, *ALL, "pi-1"))
+
+    assert len(hub.epochs("pi-1")) == 2
+    assert [c.open_time_ms for c in series] == [T0_MS + m * 60_000 for m in range(15)]
+    assert [t.trade_id for t in prints] == [str(i) for i in range(1, 81)]
+    assert [b[3] for b in books] == list(range(1, 9))  # each snapshot's sequence, in order
+    assert readers.available(conn, EX, SYM, *ALL, "pi-1")["candles"] == 15
+    conn.close()
+
+
 def test_books_of_several_agents_are_read_from_the_one_named(
     tmp_path: Path, hub: HubStore
 ) -> None:

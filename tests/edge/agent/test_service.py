@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent import AgentService, ServiceStatus
+from edge.agent import AgentService, RunSummary
 from edge.agent.service import split_symbols
 from edge.feeds import load_feeds
 from edge.replay import replay_files
@@ -72,7 +72,7 @@ def all_synced(service: AgentService) -> bool:
 
 async def collect(
     service: AgentService, scenario: Callable[[], Awaitable[None]]
-) -> ServiceStatus:
+) -> RunSummary:
     """Run the service while ``scenario`` plays out, then stop it cleanly."""
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop=stop))
@@ -98,7 +98,7 @@ def test_symbols_are_split_by_the_per_connection_limit() -> None:
 
 
 def test_books_sync_and_trades_candles_and_snapshots_land_in_sqlite(tmp_path: Path) -> None:
-    async def main() -> tuple[ServiceStatus, Path]:
+    async def main() -> tuple[RunSummary, Path]:
         # Exchange time runs 30x: a minute of trades passes every two seconds.
         async with BinanceLoopback(SYMBOLS, interval_s=0.02, time_scale=30.0) as server:
             service = AgentService(make_config(tmp_path, server), clock=LiveClock())
@@ -113,7 +113,9 @@ def test_books_sync_and_trades_candles_and_snapshots_land_in_sqlite(tmp_path: Pa
 
     status, db = asyncio.run(main())
 
-    assert status.books == 2  # unsynced again now: stopping closed the socket
+    # The run's figures, not the state after stopping (which closed the socket).
+    assert status.books == status.books_synced_best == status.books_synced_at_stop == 2
+    assert status.connections_up == status.connections == 1 and status.messages > 0
     conn = sqlite3.connect(db)
     trades = dict(conn.execute("SELECT symbol, COUNT(*) FROM trades GROUP BY symbol").fetchall())
     assert trades.keys() == set(SYMBOLS) and min(trades.values()) > 100

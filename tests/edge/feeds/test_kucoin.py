@@ -18,7 +18,7 @@ from edge.feeds import feed_class
 from edge.feeds.base import ExchangeFeed
 from edge.feeds.kucoin import KucoinFeed
 from edge.replay import replay_exchange
-from shared.book import OrderBook, to_ticks
+from shared.book import Level, OrderBook, to_ticks
 from shared.clock import ManualClock
 from shared.errors import TemporaryError
 from shared.marketdata import FeedEvent, FeedEventKind, Trade
@@ -144,6 +144,111 @@ def test_recorded_session_syncs_every_symbol_and_agrees_with_every_comparable_ti
     matches = sum(1 for _, m in _received(ws) if m.get("subject") == "trade.l3match")
     assert len(sink.trades) == matches == 18
     assert feed.ignored["welcome"] == 1 and feed.ignored["ack"] == 13
+
+
+def _true_books(ws: Path, http: Path) -> dict[tuple[str, int], tuple[list[Level], list[Level]]]:
+    """Every book of the session at every sequence, rebuilt from the recorded full v3
+    snapshots by SOURCES.md's rule (drop diffs the snapshot holds, apply a change only
+    when its own sequence is newer, price "0" is a no-op), independently of the feed:
+    (native, sequence) -> (bids best first, asks best first)."""
+    snapshots = {}
+    for line in http.read_text().splitlines():
+        if line:
+            url, _, rest = line.partition(" -> ")
+            data = orjson.loads(rest.partition(": ")[2])["data"]
+            snapshots[url.split("symbol=")[1]] = data
+    books: dict[str, tuple[dict[int, int], dict[int, int], int]] = {}
+    for native, data in snapshots.items():
+        bids = {to_ticks(p, DEC): to_ticks(q, DEC) for p, q in data["bids"]}
+        asks = {to_ticks(p, DEC): to_ticks(q, DEC) for p, q in data["asks"]}
+        books[native] = (bids, asks, int(data["sequence"]))
+    out = {}
+    for _, msg in _received(ws):
+        if not msg.get("topic", "").startswith("/market/level2:"):
+            continue
+        d = msg["data"]
+        bids, asks, seq = books[d["symbol"]]
+        if d["sequenceEnd"] <= seq:
+            continue
+        for side, levels in ((asks, d["changes"]["asks"]), (bids, d["changes"]["bids"])):
+            for price, size, change_seq in levels:
+                if price != "0" and int(change_seq) > seq:
+                    side[to_ticks(price, DEC)] = to_ticks(size, DEC)
+            for price in [p for p, q in side.items() if not q]:
+                del side[price]
+        seq = d["sequenceEnd"]
+        books[d["symbol"]] = (bids, asks, seq)
+        out[(d["symbol"], seq)] = (
+            sorted(bids.items(), reverse=True), sorted(asks.items()),
+        )
+    return out
+
+
+def _as_level2_100(http: Path, out: Path) -> Path:
+    """The recorded full snapshots as the public ``level2_100`` would have served them:
+    the best 100 levels a side, under the live URL."""
+    lines = []
+    for line in http.read_text().splitlines():
+        if line:
+            url, _, rest = line.partition(" -> ")
+            ts, _, body = rest.partition(": ")
+            reply = orjson.loads(body)
+            reply["data"]["bids"] = reply["data"]["bids"][:100]
+            reply["data"]["asks"] = reply["data"]["asks"][:100]
+            live = url.replace("/api/v3/market/orderbook/level2?",
+                               "/api/v1/market/orderbook/level2_100?")
+            lines.append(f"{live} -> {ts}: {orjson.dumps(reply).decode()}")
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+@dataclass
+class ComparingSink(RecordingSink):
+    """Compares every book the feed publishes with the true book at its sequence."""
+
+    truth: dict[tuple[str, int], tuple[list[Level], list[Level]]] = field(default_factory=dict)
+    compared: int = 0
+    holes: list[str] = field(default_factory=list)
+    thinnest: int = 10**9
+
+    def on_book(self, book: OrderBook) -> None:
+        super().on_book(book)
+        true_bids, true_asks = self.truth[(KucoinFeed.native(book.symbol), book.sequence)]
+        kept_bids, kept_asks = book.top_bids(len(book.bids)), book.top_asks(len(book.asks))
+        self.compared += 1
+        self.thinnest = min(self.thinnest, len(kept_bids), len(kept_asks))
+        for side, kept, true in (("bids", kept_bids, true_bids), ("asks", kept_asks, true_asks)):
+            if kept != true[: len(kept)]:
+                pairs = enumerate(zip(kept, true, strict=False))
+                rank = next((i for i, (a, b) in pairs if a != b), len(true)) + 1
+                self.holes.append(f"{book.symbol} {side} at sequence {book.sequence}: rank {rank}")
+
+
+@pytest.mark.real_data
+def test_books_from_level2_100_snapshots_are_exact_to_every_level_they_keep_on_the_real_capture(
+    real_data: Path, tmp_path: Path
+) -> None:
+    """Tried: the recorded session with its full v3 snapshots cut to what the live
+    ``level2_100`` serves (100 levels a side), through a feed configured as the
+    default depth 1000, every published book compared level by level with the true
+    book rebuilt from the full snapshots. Before the fix the book kept levels
+    beyond the snapshot and showed holes (rank 99 to 101). Kept: the depth cut to
+    KuCoin's 100, every one of the 3,805 published books equal to the truth over
+    every level it holds, never thinner than 50 levels a side, 0 resyncs."""
+    ws = real_data / "cryptofeed" / "KUCOIN.ws.1.0"
+    recorded = real_data / "cryptofeed" / "KUCOIN.http.0.0"
+    http = _as_level2_100(recorded, tmp_path / "KUCOIN.http.0.0")
+    sink = ComparingSink(truth=_true_books(ws, recorded))
+
+    result = replay_exchange("kucoin", [ws, http], sink=sink, feed_options={"depth": 1000})
+
+    feed = result.feed
+    assert sink.holes == []
+    assert feed.depth == KucoinFeed.max_exact_depth == 100
+    assert sink.compared == len(sink.truth) == 3805  # every diff after the snapshots
+    assert sink.thinnest >= 50  # above the refresh threshold: half of depth
+    assert all(feed.is_synced(s) for s in feed.books)
+    assert sum(s.resyncs for s in feed.stats.values()) == 0
 
 
 # -- transport surface -------------------------------------------------------------------
@@ -398,6 +503,61 @@ def test_gap_mid_stream_and_crossed_books_never_stay_synced() -> None:
     assert gapped.stats["BTC/USDT"].resyncs == 1 and not gapped.is_synced("BTC/USDT")
     assert crossed.stats["BTC/USDT"].crossed == 1 and crossed.stats["BTC/USDT"].resyncs == 1
     assert not crossed.is_synced("BTC/USDT")
+
+
+def full_snapshot(seq: int, levels: int) -> str:
+    """A snapshot with ``levels`` bids (100, 99, ...) and asks (101, 102, ...)."""
+    data = {
+        "sequence": str(seq),
+        "time": 1,
+        "bids": [[str(100 - i), "1"] for i in range(levels)],
+        "asks": [[str(101 + i), "1"] for i in range(levels)],
+    }
+    return orjson.dumps({"code": "200000", "data": data}).decode()
+
+
+def test_a_full_snapshot_bounds_the_book_and_a_thinned_side_refreshes_it() -> None:
+    """Tried: depth 20 (the level2_20 snapshot) that came back full, a diff adding a
+    bid below its worst (81) and an ask above its worst (120), then one deleting 11
+    of the 20 bids. Kept: the far levels dropped (the exchange may hold unseen levels
+    between), the book synced; at 9 bids, under half of depth, a RESYNC saying it
+    refreshes the snapshot and a new snapshot asked for."""
+    feed, sink = make_feed(depth=20)
+    feed.on_message(level2(11, 11, [], []), 1)
+    feed.on_snapshot("BTC/USDT", full_snapshot(10, 20), 2)
+    book = feed.books["BTC/USDT"]
+
+    feed.on_message(level2(12, 12, [["130", "1", "12"]], [["70", "1", "12"]]), 3)
+
+    assert feed.snapshot_url("BTC/USDT").endswith("/level2_20?symbol=BTC-USDT")
+    assert feed.is_synced("BTC/USDT")
+    assert to_ticks("70", DEC) not in book.bids and to_ticks("130", DEC) not in book.asks
+    assert len(book.bids) == len(book.asks) == 20
+
+    feed.on_message(level2(13, 13, [], [[str(100 - i), "0", "13"] for i in range(11)]), 4)
+
+    assert not feed.is_synced("BTC/USDT")
+    (resync,) = [e for e in sink.events if e.kind is K.RESYNC]
+    assert resync.detail.startswith("9 bids left inside the snapshot's bound")
+    assert "refreshing the snapshot" in resync.detail
+    assert sink.snapshot_requests == ["BTC/USDT", "BTC/USDT"]
+
+
+def test_a_snapshot_shorter_than_its_limit_is_the_whole_side_and_keeps_far_levels() -> None:
+    """Tried: depth 20 and a snapshot of 5 levels a side (the whole book), then a diff
+    adding a bid at 70 and an ask at 130, far beyond, and deleting 4 bids. Kept: both
+    far levels (nothing can be unseen beyond a short side), no refresh at 2 bids."""
+    feed, sink = make_feed(depth=20)
+    feed.on_message(level2(11, 11, [], []), 1)
+    feed.on_snapshot("BTC/USDT", full_snapshot(10, 5), 2)
+
+    feed.on_message(level2(12, 12, [["130", "1", "12"]], [["70", "1", "12"]]), 3)
+    feed.on_message(level2(13, 13, [], [[str(100 - i), "0", "13"] for i in range(4)]), 4)
+
+    book = feed.books["BTC/USDT"]
+    assert feed.is_synced("BTC/USDT")
+    assert to_ticks("70", DEC) in book.bids and to_ticks("130", DEC) in book.asks
+    assert len(book.bids) == 2 and K.RESYNC not in sink.kinds()
 
 
 def test_matches_become_trades_with_the_taker_side() -> None:

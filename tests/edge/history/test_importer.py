@@ -115,13 +115,64 @@ def test_the_nautilus_binance_trades_take_their_side_from_buyer_maker(
     ]
 
 
-def test_five_minute_candles_are_refused_before_anything_is_written(
+def test_five_minute_candles_go_to_candles_tf_under_their_timeframe_not_to_candles_1m(
     conn: sqlite3.Connection, real_data: Path
 ) -> None:
-    with pytest.raises(OperationalError, match="5 minutes apart"):
-        import_files(conn, [real_data / "freqtrade/XRP_ETH-5m.json"], exchange="x", symbol="S/T")
+    """Tried: freqtrade's real 5-minute XRP/ETH file, twice. Kept: its interval read off
+    the open times, all 712 candles in candles_tf as 5m, none in candles_1m (they were
+    refused before); the second import adds nothing."""
+    path = real_data / "freqtrade/XRP_ETH-5m.json"
 
+    first = import_files(conn, [path], exchange="binance", symbol="XRP/ETH")
+    again = import_files(conn, [path], exchange="binance", symbol="XRP/ETH")
+
+    assert (first.files[0].timeframe, first.candles_added, again.candles_added) == ("5m", 712, 0)
     assert conn.execute("SELECT COUNT(*) FROM candles_1m").fetchone()[0] == 0
+    assert conn.execute(
+        "SELECT timeframe, COUNT(*), MIN(source) FROM candles_tf"
+    ).fetchone() == ("5m", 712, "import")
+    first_row = json.loads(path.read_text())[0]
+    assert conn.execute(
+        "SELECT open_time_ms, open, high, low, close FROM candles_tf ORDER BY open_time_ms"
+    ).fetchone() == (first_row[0], *(str(v) for v in first_row[1:5]))
+
+
+def test_an_hourly_kraken_style_file_is_read_as_1h(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "XBTUSD_60.csv"
+    path.write_text("".join(
+        f"{T // 1000 + i * 3600},1.5,2,1,1.5,3,7\n" for i in (0, 1, 2, 5)
+    ))
+
+    report = import_files(conn, [path], exchange="kraken", symbol="BTC/USD")
+
+    assert (report.files[0].format, report.files[0].timeframe) == ("kraken-ohlcvt", "1h")
+    assert conn.execute("SELECT COUNT(*), SUM(trades) FROM candles_tf "
+                        "WHERE timeframe = '1h'").fetchone() == (4, 28)
+
+
+def test_a_stated_timeframe_the_open_times_contradict_is_refused_before_anything_is_written(
+    conn: sqlite3.Connection, real_data: Path
+) -> None:
+    with pytest.raises(OperationalError, match="candles are 5m apart, not 15m"):
+        import_files(conn, [real_data / "freqtrade/XRP_ETH-5m.json"], exchange="binance",
+                     symbol="XRP/ETH", timeframe="15m")
+
+    assert conn.execute("SELECT COUNT(*) FROM candles_tf").fetchone()[0] == 0
+
+
+def test_a_candle_off_the_files_grid_after_the_first_batch_is_a_bad_row(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "5m.csv"
+    opens = [T + i * 5 * MIN for i in range(6)] + [T + 31 * MIN, T + 35 * MIN]
+    path.write_text("".join(f"{t},1,2,0.5,1.5,10\n" for t in opens))
+
+    report = import_files(conn, [path], exchange="binance", symbol="S/T", batch_rows=4)
+
+    assert (report.files[0].timeframe, report.candles_added, report.bad_rows) == ("5m", 7, 1)
+    assert report.files[0].problems == [f"{path}:7: open time off the file's 5m grid"]
 
 
 def corrupt_file(tmp_path: Path) -> Path:

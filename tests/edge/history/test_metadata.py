@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import threading
+from collections.abc import Iterator
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import ccxt
@@ -18,8 +22,9 @@ from edge.history.metadata import (
     rehost_urls,
     tick_from_precision,
 )
+from provisioning.certs import CertificateAuthority
 from shared.clock import ManualClock
-from shared.errors import OperationalError, TemporaryError
+from shared.errors import OperationalError, TemporaryError, TickerMLError
 
 from .conftest import BinanceServer
 
@@ -200,3 +205,64 @@ def test_rehosting_keeps_paths_and_queries() -> None:
         "public": "http://127.0.0.1:8080/api/v3",
         "x": {"y": "http://127.0.0.1:8080/a?b=1"},
     }
+
+
+def test_rehosting_puts_the_base_urls_path_before_each_endpoints_path() -> None:
+    """Tried: a base URL with a path (the simulator's /binance). Kept: the path,
+    in front of the endpoint's own (it used to be dropped: 404 on /api/v3/...)."""
+    urls = {"public": "https://api.binance.com/api/v3", "kraken": "https://api.kraken.com"}
+
+    assert rehost_urls(urls, "http://127.0.0.1:8765/binance/") == {
+        "public": "http://127.0.0.1:8765/binance/api/v3",
+        "kraken": "http://127.0.0.1:8765/binance",
+    }
+
+
+def test_an_unresolvable_host_is_reported_with_the_url_and_the_resolvers_error(
+    tmp_path: Path,
+) -> None:
+    """Tried: a host that can never resolve (.invalid, RFC 6761). Kept: the error
+    names the URL ccxt asked and the resolver's own words, not just ccxt's class."""
+    with pytest.raises(socket.gaierror) as resolver:
+        socket.getaddrinfo("exchange.invalid", 80)
+
+    with pytest.raises(TemporaryError) as caught:
+        load_market_metadata("binance", tmp_path, max_age_hours=24,
+                             base_url="http://exchange.invalid", timeout_s=5)
+
+    message = str(caught.value)
+    assert "http://exchange.invalid/api/v3/exchangeInfo" in message
+    assert str(resolver.value) in message
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[str]:
+    """An HTTPS server on loopback whose certificate comes from a CA no client trusts."""
+    ca = CertificateAuthority.ensure(tmp_path / "ca")
+    issued = ca.ensure_server(tmp_path / "server.crt", tmp_path / "server.key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(issued.cert_file, issued.key_file)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_certificate_from_an_unknown_ca_is_reported_with_the_url_and_the_tls_error(
+    tls_server: str, tmp_path: Path
+) -> None:
+    """Tried: HTTPS to a server whose CA the client does not trust. Kept: the error
+    names the URL and the TLS verification failure (ccxt alone said only the URL)."""
+    with pytest.raises(TickerMLError) as caught:
+        load_market_metadata("binance", tmp_path, max_age_hours=24, base_url=tls_server,
+                             timeout_s=5)
+
+    message = str(caught.value)
+    assert f"{tls_server}/api/v3/exchangeInfo" in message
+    assert "CERTIFICATE_VERIFY_FAILED" in message

@@ -22,9 +22,12 @@ from edge.news.cli import news_group
 from edge.news.jobs import CYCLE_JOB, ROLLUP_JOB, NewsJobs, news_cycle
 from edge.store.db import connect
 from shared.cli import UnavailableCommand, cli
+from shared.cli import run as run_cli
 from shared.clock import LiveClock, ManualClock
+from shared.config.logging import LoggingConfig
 from shared.config.news import NewsConfig, NewsFeedConfig
 from shared.features.sentiment import HOUR_NS
+from shared.logs import setup_logging
 from tests.edge.news.feed_server import (
     FeedServer,
     Item,
@@ -209,21 +212,23 @@ def test_the_group_lists_every_command_and_loads_the_lazy_ones() -> None:
         assert not isinstance(news_group.get_command(context, name), UnavailableCommand)
 
 
-def test_a_lazy_command_that_cannot_import_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lazy_command_that_cannot_import_says_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Tried: the harvest entry pointed at a module that does not exist. Kept: the
     group still loads, help marks it unavailable with the reason, running it fails
-    with that reason."""
+    with that reason: an `error:` line and exit 2 (it could not run)."""
     from edge.news import cli as news_cli
 
     monkeypatch.setitem(news_cli.LAZY_COMMANDS, "harvest", ("edge.news.gone", "harvest_command"))
 
     listing = CliRunner().invoke(cli, ["news", "--help"])
-    run = CliRunner().invoke(cli, ["news", "harvest", "-c", "x.yaml"])
+    code = run_cli(["news", "harvest", "-c", "x.yaml"])
 
     assert listing.exit_code == 0
     assert "unavailable" in listing.output
-    assert run.exit_code == 1
-    assert "edge.news.gone" in run.output
+    assert code == 2
+    assert capsys.readouterr().err.startswith("error: `tickerml news harvest` cannot load: ")
 
 
 def test_rollup_writes_the_closed_hours_once(tmp_path: Path) -> None:
@@ -263,12 +268,18 @@ def test_show_lists_rows_and_the_current_regime(tmp_path: Path) -> None:
     assert "market: bullish" in table.output
 
 
-def test_show_without_a_database_says_what_to_do(tmp_path: Path) -> None:
-    """Tried: `news show` before anything was stored. Kept: exit 1, names the fix."""
-    result = CliRunner().invoke(cli, ["news", "show", "-c", str(write_config(tmp_path))])
+def test_show_without_a_database_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tried: `news show` before anything was stored. Kept: exit 2 (an operational error,
+    as `edge stats` gives), one `error:` line naming the file and the fix; no file made."""
+    code = run_cli(["news", "show", "-c", str(write_config(tmp_path))])
 
-    assert result.exit_code == 1
-    assert "tickerml news harvest" in result.output
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'edge.db'}: no database yet (run `tickerml news harvest` first)\n"
+    )
+    assert not (tmp_path / "edge.db").exists()
 
 
 @pytest.mark.slow
@@ -328,3 +339,35 @@ def test_the_agent_runs_the_news_jobs_when_news_is_enabled(
 
     assert service.news is not None
     assert service.news.runs[CYCLE_JOB] >= 1 and service.news.failures == {}
+
+
+def test_the_schedulers_own_lines_stay_out_of_the_agents_log(tmp_path: Path) -> None:
+    """Tried: the news jobs started and run under the agent's logging (INFO, to a file).
+    Kept: the jobs' own start line is in the log; APScheduler's "Adding job tentatively",
+    "Added job" and per-run "Running job" INFO lines are not (its warnings still are)."""
+    config = edge_config(tmp_path, [], scorer="builtin")
+    writer, db_path = open_writer(config)
+    root, scheduler_log = logging.getLogger(), logging.getLogger("apscheduler")
+    saved = (list(root.handlers), root.level, scheduler_log.level)
+    log_path = setup_logging(LoggingConfig(file=str(tmp_path / "agent.log")))
+    assert log_path is not None
+    jobs = NewsJobs(
+        config, writer, db_path, ManualClock(at(2)), first_run_s=3600.0,
+        rollup_trigger=IntervalTrigger(seconds=0.2),
+    )
+    try:
+        jobs.start()
+        assert jobs.wait_for_runs(ROLLUP_JOB, 2, WAIT_S)
+    finally:
+        jobs.shutdown()
+        writer.close()
+        for handler in list(root.handlers):
+            if handler not in saved[0]:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(saved[1])
+        scheduler_log.setLevel(saved[2])
+
+    text = log_path.read_text(encoding="utf-8")
+    assert "INFO edge.news.jobs news jobs: cycle every" in text
+    assert "apscheduler" not in text, text

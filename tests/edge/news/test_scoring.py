@@ -307,3 +307,40 @@ def test_a_crash_before_the_flush_never_double_counts_on_rerun(tmp_path: Path) -
         assert sum(1 for r in rows if r[0] == article_id) == count
     assert rerun.rows == len(rows) - len(landed)
     assert rerun_again.selected == 0
+
+
+LLM_DOWN_CYCLES = """
+import logging, sys
+from edge.news.scoring import NewsScorer
+from edge.news.types import ArticleText
+from shared.clock import ManualClock
+from shared.config.news import NewsConfig, OllamaConfig
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+config = NewsConfig(scorer="auto", ollama=OllamaConfig(
+    host=sys.argv[1], model="m", timeout_s=2.0, retries=0, recheck_s=60.0))
+clock = ManualClock(1)
+articles = [ArticleText(i, "Bitcoin surges", "", ("BTC",)) for i in range(1, 4)]
+kept = NewsScorer(config, clock)
+for cycle in range(3):
+    kept.score(articles)  # the agent's scorer, kept: the LLM tried again after recheck_s
+    NewsScorer(config, clock).score(articles)  # a fresh one per cycle (a news_cycle alone)
+    clock.advance_ns(61 * 1_000_000_000)
+"""
+
+
+def test_an_unreachable_ollama_is_warned_about_once_per_process() -> None:
+    """Tried: a process that scores three articles in three cycles, through a kept
+    scorer (retried every recheck_s) and a fresh scorer each cycle, with nothing
+    listening at the Ollama URL. Kept: one WARNING that the LLM is unreachable and the
+    built-in scorer takes over; the five later fallbacks are INFO (was: a warning every
+    cycle and every fresh scorer)."""
+    child = subprocess.run(
+        [sys.executable, "-c", LLM_DOWN_CYCLES, closed_port_url()],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    assert child.returncode == 0, child.stderr
+    fallbacks = [line for line in child.stderr.splitlines() if "news: LLM unreachable" in line]
+    assert [line.split()[0] for line in fallbacks] == ["WARNING"] + ["INFO"] * 5, child.stderr
+    assert "the built-in scorer" in fallbacks[0]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -52,3 +54,24 @@ def test_prune_prints_rows_deleted_per_table_and_stats_shows_what_is_left(
     ]
     table = runner.invoke(cli, ["edge", "stats", "-c", str(config)])
     assert table.exit_code == 0 and "BTC/USD" in table.output
+
+
+def test_prune_refuses_a_missing_database_as_stats_does_and_makes_none(tmp_path: Path) -> None:
+    """Tried: `edge prune` and `edge stats` (the installed script) before any database
+    exists. Kept: both exit 2 with the same one-line `error:` naming the file and the
+    fix, and no database (nor data folder) is made (was: prune created an empty one)."""
+    data = tmp_path / "var"
+    config = tmp_path / "edge.yaml"
+    config.write_text(yaml.safe_dump({"agent_id": "a", "data_dir": str(data)}))
+    tickerml = Path(sys.executable).parent / "tickerml"
+
+    pruned, stats = (
+        subprocess.run([str(tickerml), "edge", command, "-c", str(config)],
+                       capture_output=True, text=True, timeout=60, check=False)
+        for command in ("prune", "stats")
+    )
+
+    expected = f"error: {data / 'edge.db'}: no database yet (run `tickerml edge run` first)\n"
+    assert (pruned.returncode, pruned.stderr) == (2, expected)
+    assert (stats.returncode, stats.stderr) == (2, expected)
+    assert not data.exists()

@@ -24,7 +24,8 @@ from shared.sync.messages import Ack, AgentStatus, BatchHeader, Command, Command
 AGENT = "pi-test"
 
 Verdict = Callable[[BatchHeader], str]
-"""Given a batch header: 'commit', 'reject' or 'ignore'."""
+"""Given a batch header: 'commit', 'reject', 'conflict' (keeps nothing, answers
+conflict) or 'ignore'."""
 
 
 def edge_config(tmp_path: Path, port: int, **sync: Any) -> EdgeConfig:
@@ -110,11 +111,13 @@ class Hub:
         if verdict == "commit":
             for row in rows:
                 self.store[(header.table, row[0])] = row
-        ack = Ack(
-            agent_id=header.agent_id, table=header.table, first_id=header.first_id,
-            last_id=header.last_id, outcome="committed" if verdict == "commit" else "rejected",
-            reason="" if verdict == "commit" else "test hub says no", ts_ns=time.time_ns(),
-        )
+        outcome = {"commit": "committed", "conflict": "conflict"}.get(verdict, "rejected")
+        ack = Ack.model_validate({
+            "agent_id": header.agent_id, "table": header.table, "first_id": header.first_id,
+            "last_id": header.last_id, "outcome": outcome, "epoch": header.epoch,
+            "reason": "" if verdict == "commit" else f"test hub says {verdict}",
+            "rows_conflict": header.rows if verdict == "conflict" else 0, "ts_ns": time.time_ns(),
+        })
         client.publish(topics.hub_ack(header.agent_id), ack.to_bytes(), qos=1)
 
     def rows(self, table: str) -> dict[int, list[Any]]:

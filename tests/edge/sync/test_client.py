@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import signal
 import subprocess
@@ -203,6 +204,39 @@ def test_a_rejected_batch_keeps_the_cursor_and_is_retried(
     writer.close()
 
 
+def test_a_conflict_answer_is_recorded_logged_and_the_sync_moves_on(
+    tmp_path: Path, plain_broker: Broker, hub: Hub, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tried: a hub that answers the first batch 'conflict' (it holds other rows under
+    those ids, kept both versions), the rest 'committed'. Kept: the agent drains (it
+    neither re-sends the batch forever nor holds its table), logs an error, counts it
+    and records it in sync_conflicts with the hub's reason; the range went once."""
+    hub.verdict = lambda header: "conflict" if header.first_id == 1 else "commit"
+    db = tmp_path / "edge.db"
+    writer = new_writer(db)
+    put_events(writer, 0, 20)
+    writer.flush()
+    client = start_client(edge_config(tmp_path, plain_broker.port, batch_rows=10), writer, db)
+    try:
+        with caplog.at_level("ERROR", logger="edge.sync"):
+            assert client.wait_drained(10)
+    finally:
+        client.stop()
+    writer.flush()
+    conn = connect(db, readonly=True)
+    recorded = conn.execute(
+        "SELECT table_name, first_id, last_id, rows, reason FROM sync_conflicts"
+    ).fetchall()
+    conn.close()
+
+    assert recorded == [("feed_events", 1, 10, 10, "test hub says conflict")]
+    assert client.counters().batches_conflicted == 1
+    assert any(r.levelno == logging.ERROR and "feed_events/1-10" in r.getMessage()
+               for r in caplog.records)
+    assert [(h.first_id, h.attempt) for h in hub.headers] == [(1, 1), (11, 1)]
+    writer.close()
+
+
 def test_status_is_retained_online_then_offline_on_stop(
     tmp_path: Path, plain_broker: Broker, hub: Hub
 ) -> None:
@@ -224,6 +258,8 @@ def test_status_is_retained_online_then_offline_on_stop(
     assert online.state == "online" and online.backlog["feed_events"].last_id == 5
     assert online.connected_since_ns is not None
     assert offline.state == "offline"
+    # Both name the database, so the hub reads the backlog's ids as that database's.
+    assert online.epoch == offline.epoch == client.outbox.epoch
     writer.close()
 
 

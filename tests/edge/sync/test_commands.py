@@ -3,6 +3,8 @@ own handlers are tested in tests/edge/agent/test_commands.py."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +86,79 @@ def test_every_command_kind_is_answered_with_its_outcome(
     assert redelivered[0] == redelivered[1] and redelivered[0].outcome == "done"
     assert calls == ["resync BTC/USDT", "pause"]
     assert [s for s in hub.statuses if s.state == "online"][-1].trading_paused is True
+
+
+def test_a_command_past_its_expiry_is_answered_expired_and_not_run(
+    tmp_path: Path, plain_broker: Broker, hub: Hub
+) -> None:
+    """Tried: pause_trading whose expires_ns passed 30 s ago (a command kept for an agent
+    that was away, delivered late or by a hub whose clock runs ahead), sent twice, then
+    one that expires in a minute. Kept: the stale one is answered "expired" with how
+    late it was, both times, and never run; the fresh one is done."""
+    calls: list[str] = []
+
+    def pause() -> str:
+        calls.append("pause")
+        return "paused 2"
+
+    db = tmp_path / "edge.db"
+    writer = new_writer(db)
+    client = SyncClient(edge_config(tmp_path, plain_broker.port), writer, db, LiveClock(),
+                        commands=CommandHandlers(pause_trading=pause))
+    now = time.time_ns()
+    stale = command("late", "pause_trading").model_copy(update={"expires_ns": now - 30 * 10**9})
+    fresh = command("fresh", "pause_trading").model_copy(update={"expires_ns": now + 60 * 10**9})
+    client.start()
+    try:
+        assert hub.wait(lambda h: any(s.state == "online" for s in h.statuses))
+        hub.command(stale)
+        hub.command(stale)
+        hub.command(fresh)
+        late = result_of(hub, "late", count=2)
+        done = result_of(hub, "fresh")[0]
+    finally:
+        client.stop()
+        writer.close()
+
+    assert [r.outcome for r in late] == ["expired", "expired"]
+    assert re.fullmatch(r"arrived 3\d\.\d s after it expired; not run", late[0].detail)
+    assert done.outcome == "done"
+    assert calls == ["pause"]
+
+
+def test_a_command_sent_while_the_agent_is_away_is_run_when_it_is_back(
+    tmp_path: Path, plain_broker: Broker, hub: Hub
+) -> None:
+    """Tried: the agent connects once and stops (SIGTERM-like clean stop); the hub sends
+    pause_trading while it is away; the agent starts again. Kept: its persistent session
+    held the command at the broker, the agent ran it on its return and the hub got
+    "done". (With the clean session agents had, the broker dropped it: never answered.)"""
+    calls: list[str] = []
+
+    def pause() -> str:
+        calls.append("pause")
+        return "paused 2"
+
+    db = tmp_path / "edge.db"
+    config = edge_config(tmp_path, plain_broker.port)
+    writer = new_writer(db)
+    try:
+        first = SyncClient(config, writer, db, LiveClock())
+        first.start()
+        assert hub.wait(lambda h: any(s.state == "online" for s in h.statuses))
+        first.stop()
+        assert hub.wait(lambda h: h.statuses[-1].state == "offline")
+
+        hub.command(command("away", "pause_trading"))
+        back = SyncClient(config, writer, db, LiveClock(),
+                          commands=CommandHandlers(pause_trading=pause))
+        back.start()
+        try:
+            answer = result_of(hub, "away")[0]
+        finally:
+            back.stop()
+    finally:
+        writer.close()
+
+    assert (answer.outcome, answer.detail) == ("done", "paused 2")
+    assert calls == ["pause"]

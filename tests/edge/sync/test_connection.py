@@ -14,17 +14,9 @@ from shared import topics
 from shared.clock import LiveClock
 from tests.edge.sync.helpers import AGENT, edge_config
 from tests.shared.dynsec import Account, start_dynsec_broker
+from tests.waiting import wait_for
 
 PASSWORD_ENV = "TICKERML_TEST_AGENT_PASSWORD"
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def connection(tmp_path: Path, port: int, events: list[Event]) -> BrokerConnection:
@@ -50,7 +42,7 @@ def test_an_agent_with_a_wrong_password_is_refused_and_retries_with_backoff(
     conn = connection(tmp_path, broker.port, events)
     conn.start()
     try:
-        assert wait_for(lambda: conn.connect_failures >= 2), "no retries after the refusal"
+        wait_for(lambda: conn.connect_failures >= 2, 10, "retries after the refusal")
         assert not conn.connected and conn.connects == 0
     finally:
         conn.stop()
@@ -73,8 +65,8 @@ def test_an_agent_refused_its_command_subscription_says_so_and_stays_connected(
     conn = connection(tmp_path, broker.port, events)
     conn.start()
     try:
-        assert wait_for(lambda: any(topics.hub_command(AGENT) in line
-                                    for line in error_lines(caplog)))
+        wait_for(lambda: any(topics.hub_command(AGENT) in line for line in error_lines(caplog)),
+                 10, "the refused command subscription logged as an error")
         assert conn.connected and conn.connects == 1
     finally:
         conn.stop()

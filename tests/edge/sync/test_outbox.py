@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edge.store.db import connect
+from edge.store.db import connect, database_epoch
 from edge.sync.outbox import Outbox, Outgoing, check_columns
 from shared.clock import ManualClock
 from shared.errors import OperationalError
@@ -213,3 +213,47 @@ def test_a_table_whose_columns_differ_from_the_contract_is_refused(tmp_path: Pat
 
     with pytest.raises(OperationalError, match="trades has columns"):
         check_columns(connect(path, readonly=True), ["trades"])
+
+
+def test_every_header_names_the_databases_epoch_and_the_tables_newest_id(db: Path) -> None:
+    """Tried: the first batch of feed_events (100 rows stored, ten a batch). Kept: its
+    header carries the database's epoch and 100, the table's newest id then."""
+    box = outbox(db, ["feed_events"], max_inflight=1)
+
+    [sent] = drain(box)
+
+    header, _ = decode_header(sent.payload)
+    assert header.epoch == box.epoch == database_epoch(connect(db, readonly=True), where="db")
+    assert (header.last_id, header.table_last_id) == (10, 100)
+
+
+def test_an_ack_for_another_epoch_is_ignored(db: Path) -> None:
+    """Tried: an ack naming the batch's range but another database's epoch (an answer
+    meant for the database this one replaced). Kept: nothing moves, the batch waits."""
+    box = outbox(db, ["feed_events"], max_inflight=1)
+    [sent] = drain(box)
+
+    stranger = ack(sent).model_copy(update={"epoch": "f" * 32})
+
+    assert box.on_ack(stranger, 0.0) is None
+    assert box.cursors["feed_events"] == 0 and box.unacked == 1
+
+
+def test_a_conflict_answer_moves_the_cursor_and_is_counted_not_resent(
+    db: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tried: the hub answers the first batch 'conflict' (it holds other rows under those
+    ids and kept both). Kept: the cursor moves past it (re-sending could only conflict
+    again), the conflict counted and logged as an error, and it is never sent again."""
+    box = outbox(db, ["feed_events"], max_inflight=1, ack_timeout_s=1.0)
+    [sent] = drain(box)
+    answer = ack(sent, "conflict").model_copy(
+        update={"epoch": box.epoch, "rows_conflict": 3, "reason": "3 row(s) differ"}
+    )
+
+    with caplog.at_level("ERROR", logger="edge.sync"):
+        assert box.on_ack(answer, 0.0) == 10
+
+    assert (box.conflicts, box.conflict_rows, box.unacked) == (1, 3, 0)
+    assert any("3 row(s) differ" in r.getMessage() for r in caplog.records)
+    assert [m.first_id for m in drain(box, now=60.0)] == [11]

@@ -101,8 +101,9 @@ def test_a_strategy_with_two_quote_currencies_is_refused_at_start(
     simulator, tmp_path: Path
 ) -> None:
     """One portfolio holds one quote currency: BTC/USDT with ETH/BTC is a config error
-    naming the strategy, raised before any socket opens."""
+    naming the strategy's key path, raised (by the config model, so check-config
+    says it too) before any socket opens."""
     bad = [{"name": "x", "kind": "trend", "exchange": "binanceus",
             "symbols": ["BTC/USDT", "ETH/BTC"]}]
-    with pytest.raises(ConfigError, match=r"trading\.strategies\[x\]\.symbols"):
+    with pytest.raises(ConfigError, match=r"trading\.strategies\[0\]\.symbols: .*one quote"):
         run_agent(_config(simulator, tmp_path, bad), duration_s=1)

@@ -1,0 +1,60 @@
+"""Candles of a longer timeframe from a real agent database: stored ones first, the
+rest resampled from 1-minute candles, each bucket once, at its close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+from edge.history.importer import import_files
+from edge.store.db import open_store
+from shared import readers
+from shared.marketdata import Candle
+
+T = 1_677_628_800_000  # 2023-03-01 00:00 UTC
+MIN = 60_000
+NS = 1_000_000
+
+
+def test_stored_candles_of_the_timeframe_stand_and_1m_candles_fill_the_other_buckets(
+    tmp_path: Path,
+) -> None:
+    """Tried: 15 stored minutes (three 5m buckets) and an imported 5m file holding the
+    middle bucket with other figures. Kept: three 5m candles; the middle one is the
+    stored one, the others resampled from the minutes; all at open + 5 minutes."""
+    minutes = tmp_path / "1m.csv"
+    minutes.write_text("".join(f"{T + i * MIN},10,12,9,11,1\n" for i in range(15)))
+    fives = tmp_path / "5m.csv"
+    fives.write_text("".join(
+        f"{T + i * 5 * MIN},20,22,19,21,7\n" for i in (1, 3, 4, 5)  # 3 steps: read as 5m
+    ))
+    conn = open_store(tmp_path / "edge.db")
+    import_files(conn, [minutes], exchange="binance", symbol="S/T")
+    import_files(conn, [fives], exchange="binance", symbol="S/T")
+
+    events = list(readers.timeframe_candle_events(
+        conn, "binance", "S/T", T * NS, (T + 15 * MIN) * NS, timeframe="5m"
+    ))
+
+    assert [ts for ts, _, _ in events] == [(T + k * 5 * MIN) * NS for k in (1, 2, 3)]
+    first, middle, last = (cast(Candle, c) for _, _, c in events)
+    assert (first.open, first.close, first.volume) == (10, 11, 5)
+    assert (middle.open, middle.close, middle.volume) == (20, 21, 7)
+    assert (last.open, last.high, last.volume) == (10, 12, 5)
+    assert readers.stored_timeframe_count(
+        conn, "binance", "S/T", T * NS, (T + 15 * MIN) * NS, "5m") == 2
+
+
+def test_a_hub_store_without_candles_tf_resamples_its_minutes(tmp_path: Path) -> None:
+    """A store that has no candles_tf table (the hub's) is read as having none."""
+    minutes = tmp_path / "1m.csv"
+    minutes.write_text("".join(f"{T + i * MIN},10,12,9,11,1\n" for i in range(60)))
+    conn = open_store(tmp_path / "edge.db")
+    import_files(conn, [minutes], exchange="binance", symbol="S/T")
+    conn.execute("DROP TABLE candles_tf")
+
+    events = list(readers.timeframe_candle_events(
+        conn, "binance", "S/T", T * NS, (T + 60 * MIN) * NS, timeframe="60m"
+    ))
+
+    assert [(ts, cast(Candle, c).volume) for ts, _, c in events] == [((T + 60 * MIN) * NS, 60)]
