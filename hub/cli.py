@@ -16,6 +16,7 @@ import click
 from pydantic import ValidationError
 
 from hub.commands import DEFAULT_EXPIRES_IN_S, MAX_EXPIRES_IN_S
+from hub.store.records import IngestCounts
 from shared.cli_options import config_option
 from shared.config.base import load_config
 from shared.config.hub import HubConfig
@@ -93,7 +94,8 @@ def run_command(config_file: Path, duration: float | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the fleet as JSON.")
 def agents_command(config_file: Path, as_json: bool) -> None:
     """Show the fleet: per agent online/offline, last seen, backlog and lag (rows and
-    seconds), versions, feed health, trading paused, dropped rows and dead letters, its
+    seconds), versions, feed health, trading paused, dropped rows and dead letters (kept,
+    and refused beyond the dead-letter budget), messages dropped over the rate limit, its
     database epochs and the conflicting rows the hub kept."""
     from hub.fleet import fleet_status
 
@@ -109,7 +111,7 @@ def agents_command(config_file: Path, as_json: bool) -> None:
     table = Table(title=f"fleet ({len(fleet)} agent(s))")
     for header in ("agent", "state", "last seen", "versions (agent/model/spec)", "backlog",
                    "lag rows", "lag s", "books", "stale", "paused", "dropped", "dead",
-                   "epoch", "conflicts"):
+                   "limited", "epoch", "conflicts"):
         table.add_column(header, justify="left" if header in ("agent", "state") else "right")
     for a in fleet:
         age = "-" if a.last_seen_age_s is None else f"{a.last_seen_age_s:.0f}s ago"
@@ -118,7 +120,11 @@ def agents_command(config_file: Path, as_json: bool) -> None:
             f"{a.agent_version or '-'}/{a.model_version or '-'}/{(a.feature_spec or '-')[:12]}",
             str(a.backlog_rows), str(a.lag_rows), f"{a.lag_s:.1f}",
             f"{a.feeds_synced}/{a.feeds_total}", ", ".join(a.stale_feeds) or "-",
-            "yes" if a.trading_paused else "no", str(a.dropped_rows), str(a.dead_letters),
+            "yes" if a.trading_paused else "no", str(a.dropped_rows),
+            # Kept now, and (+n) refused beyond the dead-letter budget, only counted.
+            str(a.dead_letters) + (f" (+{a.dead_letters_dropped})" if a.dead_letters_dropped
+                                   else ""),
+            str(a.rate_limited),
             # A second epoch: the agent's database was replaced (a new series).
             f"{(a.epoch or '-')[:8]} ({len(a.epochs)})", str(a.conflicts),
         )
@@ -278,11 +284,26 @@ def import_db_command(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True,
     help="Show at most this many, newest first.",
 )
-def dead_letters_command(config_file: Path, as_json: bool, limit: int) -> None:
-    """List the messages the hub refused, newest first, with the reason for each."""
+@click.option(
+    "--counts", "show_counts", is_flag=True,
+    help="Show instead, per agent, what the ingest refused in all, how many it kept, "
+    "dropped over the dead-letter budget, dropped unread over the rate limit, and "
+    "retained messages it saw again.",
+)
+def dead_letters_command(
+    config_file: Path, as_json: bool, limit: int, show_counts: bool
+) -> None:
+    """List the messages the hub refused, newest first, with the reason for each; and
+    what was refused beyond what is kept (the dead-letter budget, ingest.dead_letters)
+    or dropped over the rate limit (ingest.rate_limit)."""
     config = load_hub_config(config_file)
     with _store(config, readonly=True) as store:
         letters = store.dead_letters(limit=limit)
+        counts = store.ingest_counts()
+        kept = store.dead_letter_counts()
+    if show_counts:
+        _print_counts(counts, kept, as_json=as_json)
+        return
     if as_json:
         click.echo(json.dumps([letter.to_dict() for letter in letters], indent=2))
         return
@@ -296,4 +317,36 @@ def dead_letters_command(config_file: Path, as_json: bool, limit: int) -> None:
     for d in letters:
         table.add_row(str(d.id), _utc(d.received_ns), d.agent_id or "-", escape(d.topic),
                       str(d.payload_bytes), escape(d.reason))
+    Console().print(table)
+    total = sum(counts.values(), IngestCounts())
+    if total.dropped or total.rate_limited or total.retained_repeats:
+        click.echo(
+            f"refused in all: {total.refused}, kept now: {sum(kept.values())}, not kept "
+            f"(over the dead-letter budget): {total.dropped}, dropped unread (over the rate "
+            f"limit): {total.rate_limited}; per agent: `hub dead-letters --counts`"
+        )
+
+
+def _print_counts(
+    counts: dict[str | None, IngestCounts], kept: dict[str | None, int], *, as_json: bool
+) -> None:
+    agents = sorted(set(counts) | set(kept), key=lambda a: (a is None, a or ""))
+    if as_json:
+        click.echo(json.dumps([
+            {"agent_id": agent, "kept": kept.get(agent, 0),
+             **counts.get(agent, IngestCounts()).to_dict()} for agent in agents
+        ], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="refused per agent (since the store began)")
+    for header in ("agent", "refused", "kept now", "not kept (budget)", "bytes not kept",
+                   "rate-limited", "bytes rate-limited", "retained repeats"):
+        table.add_column(header, justify="left" if header == "agent" else "right")
+    for agent in agents:
+        c = counts.get(agent, IngestCounts())
+        table.add_row(agent or "(no valid agent)", str(c.refused), str(kept.get(agent, 0)),
+                      str(c.dropped), str(c.dropped_bytes), str(c.rate_limited),
+                      str(c.rate_limited_bytes), str(c.retained_repeats))
     Console().print(table)

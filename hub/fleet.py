@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hub.store.records import AgentRecord, EpochRecord
+from hub.store.records import AgentRecord, EpochRecord, IngestCounts
 from hub.store.store import HubStore
 from shared.config.hub import IngestConfig
 from shared.sync.tables import LEGACY_EPOCH
@@ -85,6 +85,12 @@ class AgentView:
     """Every database epoch the hub heard of, oldest first."""
     conflicts: int = 0
     """Rows the hub received with other content under a key it holds (kept apart)."""
+    refused: int = 0
+    """Its messages the hub refused, in all (kept as dead letters or only counted)."""
+    dead_letters_dropped: int = 0
+    """Refused beyond its dead-letter budget: counted, payload not kept."""
+    rate_limited: int = 0
+    """Dropped unread: over its rate limit (ingest.rate_limit)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``hub agents --json``)."""
@@ -94,6 +100,7 @@ class AgentView:
 def fleet_status(store: HubStore, config: IngestConfig, *, now_ns: int) -> list[AgentView]:
     """Every agent the hub has heard from, with lag against what the hub stores."""
     dead = store.dead_letter_counts()
+    counts = store.ingest_counts()
     conflicts = store.conflict_counts()
     epochs: dict[str, list[EpochRecord]] = {}
     for epoch in store.epochs():
@@ -102,7 +109,8 @@ def fleet_status(store: HubStore, config: IngestConfig, *, now_ns: int) -> list[
         agent_view(record, store.max_local_ids(record.agent_id, _epoch_of(record)), config,
                    now_ns=now_ns, dead_letters=dead.get(record.agent_id, 0),
                    epochs=epochs.get(record.agent_id, []),
-                   conflicts=conflicts.get(record.agent_id, 0))
+                   conflicts=conflicts.get(record.agent_id, 0),
+                   counts=counts.get(record.agent_id))
         for record in store.agents()
     ]
 
@@ -118,6 +126,7 @@ def _epoch_of(record: AgentRecord) -> str | None:
 def agent_view(
     record: AgentRecord, hub_ids: dict[str, int], config: IngestConfig, *, now_ns: int,
     dead_letters: int = 0, epochs: list[EpochRecord] | None = None, conflicts: int = 0,
+    counts: IngestCounts | None = None,
 ) -> AgentView:
     """One agent's view from its record and the hub's newest local id per table (of the
     status's epoch)."""
@@ -165,4 +174,7 @@ def agent_view(
         epoch=_epoch_of(record),
         epochs=tuple(EpochView(e.epoch, e.first_seen_ns, e.last_seen_ns) for e in epochs or ()),
         conflicts=conflicts,
+        refused=counts.refused if counts else 0,
+        dead_letters_dropped=counts.dropped if counts else 0,
+        rate_limited=counts.rate_limited if counts else 0,
     )

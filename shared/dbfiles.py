@@ -48,16 +48,36 @@ def ensure_folder(folder: Path, what: str = "data_dir") -> None:
         ) from None
 
 
+_HEADERS_READ: set[tuple[int, int]] = set()
+"""Files (device, inode) whose header this process has read and found sound.
+
+Closing *any* descriptor of a file drops every POSIX lock the process holds on it,
+SQLite's included: re-reading the header at every open of a file this process's SQLite
+connections hold made another process see itself as the last connection, checkpoint and
+delete the ``-wal`` and ``-shm`` under them (a running hub then writes into a deleted
+WAL, and every other reader in its process sees a frozen database). So the header is
+read once per file per process, before SQLite first opens it; a replaced file (new
+inode) is read again."""
+
+
 def check_file(path: Path) -> None:
     """OperationalError unless ``path`` holds a whole SQLite database.
 
     Catches an empty file (a new database there would reuse ids the hub already has),
-    another kind of file and a truncated copy, from the 100-byte header alone. The
-    size check is skipped while a ``-wal`` exists: a checkpoint in progress may write
-    the new header before the pages that grow the file.
+    another kind of file and a truncated copy, from the 100-byte header alone.
+
+    Only while no ``-wal`` exists: then no connection (in any process) has the file
+    open, and none can lose its locks. With a ``-wal`` present the header is not read:
+    closing a file descriptor drops every POSIX lock this process holds on the file,
+    those of its open SQLite connections too (SQLite's "how to corrupt" list, 2.2), and
+    a live database's main file may lag its WAL (a checkpoint in progress writes the
+    new header before the pages that grow the file). SQLite's own errors, which
+    :func:`sqlite_errors` names, cover that case.
     """
     if path.is_dir():
         raise OperationalError(f"{path}: a folder, not a database file: fix store.path")
+    if wal_file(path).exists():
+        return
     try:
         size = path.stat().st_size
         with path.open("rb") as file:
@@ -76,7 +96,7 @@ def check_file(path: Path) -> None:
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     # The header's page count is only valid when its two change counters agree.
-    if pages and header[24:28] == header[92:96] and not wal_file(path).exists():
+    if pages and header[24:28] == header[92:96]:
         expected = pages * page_size
         if size < expected:
             raise OperationalError(
@@ -146,6 +166,10 @@ def open_writable(path: Path, setting: str = "data_dir") -> sqlite3.Connection:
     if mode != "wal":
         conn.close()
         raise OperationalError(f"{path}: could not switch to WAL (journal_mode={mode})")
+    # A file SQLite just created is sound: never read its header from Python (see
+    # _HEADERS_READ), now that this connection holds locks on it.
+    stat = path.stat()
+    _HEADERS_READ.add((stat.st_dev, stat.st_ino))
     return conn
 
 

@@ -49,6 +49,10 @@ class FeedEventKind(StrEnum):
     STALE_SNAPSHOT = "stale_snapshot"
     SILENT = "silent"
     ERROR = "error"
+    STORE_FULL = "store_full"
+    """The agent's disk filled: from ``ts_ns`` nothing could be committed (exchange ``*``)."""
+    STORE_RECOVERED = "store_recovered"
+    """Storing again after a full disk; ``detail`` counts the rows dropped meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)

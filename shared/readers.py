@@ -277,9 +277,14 @@ def candle_events(
     conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int,
     agent: str | None = None,
 ) -> Iterator[Event]:
-    """Stored 1-minute candles that close within the window, at their close time."""
+    """Stored 1-minute candles that open within the window, at their close time.
+
+    A window is read as a person reads it: ``--to 2023-03-21`` takes that day's
+    23:59 candle, which closes at midnight, after the window's last nanosecond, so
+    a replay runs on to :func:`replay_end_ns` to handle it.
+    """
     scope, args, order = _scope(conn, agent)
-    first_ms = start_ns // 1_000_000 - 60_000
+    first_ms = -(-start_ns // 1_000_000)
     last_ms = end_ns // 1_000_000
     columns = "open_time_ms, open, high, low, close, volume, trades"
     window = (
@@ -301,9 +306,7 @@ def candle_events(
             exchange, symbol, open_ms, Decimal(o), Decimal(h), Decimal(low), Decimal(c),
             Decimal(v), int(n),
         )
-        ts = candle_close_ns(candle)
-        if start_ns <= ts <= end_ns:
-            yield ts, CANDLE, candle
+        yield candle_close_ns(candle), CANDLE, candle
 
 
 # -- longer timeframes ---------------------------------------------------------------
@@ -337,8 +340,9 @@ def timeframe_candle_events(
     conn: sqlite3.Connection, exchange: str, symbol: str, start_ns: int, end_ns: int,
     agent: str | None = None, *, timeframe: str = "1m",
 ) -> Iterator[Event]:
-    """Candles of ``timeframe`` (``5m``, ``1h``...) that close within the window, at
-    their close time (open + the interval).
+    """Candles of ``timeframe`` (``5m``, ``1h``...) that open within the window, at
+    their close time (open + the interval): the last one closes after ``end_ns``
+    (see :func:`replay_end_ns`).
 
     ``1m`` is :func:`candle_events`. A longer one is read from the store's own
     candles of that timeframe where it has them (``candles_tf``, imported from an
@@ -352,16 +356,18 @@ def timeframe_candle_events(
         return
     name = timeframe_name(interval_ms)
     interval_ns = interval_ms * 1_000_000
-    first_ms = start_ns // 1_000_000 - interval_ms
+    first_ms = -(-start_ns // 1_000_000)
     last_ms = end_ns // 1_000_000
     stored = ((c.open_time_ms, 0, c) for c in _stored_timeframe(
         conn, exchange, symbol, name, first_ms, last_ms))
     sources: list[Iterator[tuple[int, int, Candle]]] = [stored]
     if DAY_MS % interval_ms == 0:
-        bucket_ms = first_ms - first_ms % interval_ms
+        bucket_ms = first_ms + (-first_ms) % interval_ms  # the first bucket opening in it
+        last_bucket_ms = last_ms - last_ms % interval_ms
         minutes = (
             candle for _, _, candle in candle_events(
-                conn, exchange, symbol, (bucket_ms + MINUTE_MS) * 1_000_000, end_ns, agent
+                conn, exchange, symbol, bucket_ms * 1_000_000,
+                (last_bucket_ms + interval_ms - MINUTE_MS) * 1_000_000, agent,
             ) if isinstance(candle, Candle)
         )
         sources.append((c.open_time_ms, 1, c) for c in resample(minutes, interval_ms))
@@ -370,9 +376,16 @@ def timeframe_candle_events(
         if open_ms == previous:
             continue  # the store's own candle of that bucket stands
         previous = open_ms
-        ts = open_ms * 1_000_000 + interval_ns
-        if start_ns <= ts <= end_ns:
-            yield ts, CANDLE, candle
+        if first_ms <= open_ms <= last_ms:
+            yield open_ms * 1_000_000 + interval_ns, CANDLE, candle
+
+
+def replay_end_ns(end_ns: int, timeframe: str = "1m") -> int:
+    """How far a replay of a window ending at ``end_ns`` runs: far enough for every
+    candle that opens by then, which is an event at its close, up to one interval
+    later. Books and trades are read up to ``end_ns`` only, so nothing else comes in.
+    """
+    return end_ns + timeframe_ms(timeframe) * 1_000_000
 
 
 def stored_timeframe_count(
@@ -409,7 +422,7 @@ def available(
     snapshots count every agent's (they are read from one, :func:`book_agent`).
     """
     scope, args, _ = _scope(conn, agent)
-    start_ms, end_ms = start_ns // 1_000_000, end_ns // 1_000_000
+    first_ms, end_ms = -(-start_ns // 1_000_000), end_ns // 1_000_000
     return {
         "raw": _count(
             conn,
@@ -427,7 +440,7 @@ def available(
             conn,
             "SELECT COUNT(DISTINCT open_time_ms) FROM candles_1m WHERE exchange = ? "
             f"AND symbol = ? AND open_time_ms BETWEEN ? AND ?{scope}",
-            (exchange, symbol, start_ms - 60_000, end_ms, *args),
+            (exchange, symbol, first_ms, end_ms, *args),
         ),
     }
 

@@ -15,6 +15,7 @@ import pytest
 
 from provisioning.broker import mosquitto_binary
 from shared.sync.tables import TABLES
+from tests.edge.contract import contract_problems
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,6 +65,9 @@ def test_the_demo_syncs_every_table_to_the_hub_and_the_hub_commands_are_done(
         for table in ("trades", "book_snapshots", "feed_events", "order_events",
                       "news_articles", "news_scores"):
             assert rows[(agent, table)] > 0, (agent, table)
+        # Every row the real agents wrote, news and ledger included, fits the contract's
+        # column types (else the hub would have refused its batch).
+        assert contract_problems(data_dir / agent / "edge.db")[1] == [], agent
         articles, scored = _scored_by(data_dir / agent / "edge.db")
         assert articles > 0 and scored.get("builtin", 0) > 0 and "llm" not in scored, scored
         assert rows[(agent, "news_articles")] == articles

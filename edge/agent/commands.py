@@ -79,7 +79,8 @@ def agent_handlers(
 
     return CommandHandlers(
         resync=resync, pause_trading=pause, resume_trading=resume,
-        trading_paused=lambda: paper.paused,
+        # Halted by a full disk is paused too, as far as the hub can tell: no strategy runs.
+        trading_paused=lambda: paper.paused or paper.halted is not None,
     )
 
 

@@ -34,12 +34,12 @@ from edge.collector.recorder import RawRecorder
 from edge.collector.runner import ConnectionRunner
 from edge.feeds import feed_class
 from edge.store.lock import StoreLock, lock_path
-from edge.store.writer import StoreWriter, WriterStats, database_path
+from edge.store.writer import StoreWriter, WriterStats, database_path, iso_utc
 from edge.sync.client import SyncClient
 from edge.trading.live import PaperTrading
 from shared.clock import Clock, LiveClock
 from shared.config.edge import EdgeConfig
-from shared.errors import OperationalError
+from shared.errors import OperationalError, TemporaryError
 from shared.trading.arbitrage import ArbitrageDetector
 
 if TYPE_CHECKING:
@@ -70,6 +70,10 @@ class ServiceStatus:
     reconnects: int
     silences: int
     writer: WriterStats
+    trading: str | None = None
+    """Why paper trading is not trading (halted by a full disk), when it is not."""
+    now_ns: int = 0
+    """When the sample was taken (the agent's clock): the age of a full disk."""
 
     def line(self) -> str:
         w = self.writer
@@ -82,6 +86,18 @@ class ServiceStatus:
             f"snapshots {w.rows_written.get('book_snapshots', 0)}), "
             f"commits {w.commits_per_s:.2f}/s, queue {w.pending_rows}"
             + (f", dropped {w.dropped_rows}" if w.dropped_rows else "")
+            + self._store_problem()
+        )
+
+    def _store_problem(self) -> str:
+        w = self.writer
+        if w.disk_full_since_ns is None:
+            return ""
+        age = max(self.now_ns - w.disk_full_since_ns, 0) / 1e9
+        return (
+            f"; STORE: disk full since {iso_utc(w.disk_full_since_ns)} ({age:.0f} s, "
+            f"{w.disk_full_reason}): {w.pending_rows} rows wait in memory, "
+            f"{w.disk_full_dropped} dropped; trading {self.trading or 'not running'}"
         )
 
 
@@ -179,7 +195,7 @@ class AgentService:
             raise
 
     def _assemble(self, config: EdgeConfig, capture_path: Path | None) -> None:
-        self.writer = StoreWriter(self.db_path, config.store)
+        self.writer = StoreWriter(self.db_path, config.store, clock=self.clock)
         arb = config.trading.arbitrage
         exchanges_per_symbol: dict[str, set[str]] = {}
         for exchange in config.exchanges:
@@ -251,6 +267,8 @@ class AgentService:
             reconnects=sum(r.reconnects for r in self.runners),
             silences=sum(r.silences for r in self.runners),
             writer=self.writer.stats(),
+            trading=self.paper.halted if self.paper is not None else None,
+            now_ns=self.clock.time_ns(),
         )
 
     # -- running ---------------------------------------------------------------------
@@ -380,8 +398,9 @@ class AgentService:
             self.news.shutdown()
         if self.sync is not None:
             # After the last rows are committed, so the final status counts them; before
-            # the writer closes, so the last acknowledged cursors are still stored.
-            with contextlib.suppress(OperationalError):
+            # the writer closes, so the last acknowledged cursors are still stored. On a
+            # full disk nothing commits: close() below has the last word.
+            with contextlib.suppress(OperationalError, TemporaryError):
                 self.writer.flush()
             self.sync.stop()
         self._close_store()

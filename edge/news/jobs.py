@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from edge.news.rollup import RollupReport, roll_up
-from edge.store.writer import StoreWriter
+from edge.store.writer import StoreFullError, StoreWriter, iso_utc
 from shared.clock import Clock
 from shared.config.edge import EdgeConfig
 
@@ -273,7 +273,22 @@ class NewsJobs:
 
     def _guard(self, job: str, run: Callable[[], _T]) -> _T | None:
         try:
+            full = self.writer.disk_full_since_ns
+            if full is not None:
+                # Its rows could only wait in memory, and the articles go first when
+                # the queue is at its bound: harvest when they can be stored.
+                log.warning(
+                    "news job %s skipped: the store cannot write (disk full since %s)",
+                    job, iso_utc(full),
+                )
+                return None
             return run()
+        except StoreFullError as exc:
+            log.warning("news job %s stopped: %s; it runs again at its next time", job, exc)
+            with self._done:
+                self.failures[job] += 1
+                self.last_error[job] = f"{type(exc).__name__}: {exc}"
+            return None
         except Exception as exc:
             # Never let a job's error reach the scheduler thread or the agent: log it
             # with the job's name, keep the schedule, try again next time.

@@ -19,10 +19,24 @@ for longer than that, or every socket would time out too.
 A failure inside the writer is logged with the table it was writing, recorded,
 and raised to the next caller of ``put_*``, :meth:`StoreWriter.flush` or
 :meth:`StoreWriter.close`: rows are never dropped silently.
+
+A full disk is not such a failure: SQLite's "database or disk is full" (or an
+``ENOSPC``) is a :class:`StoreFullError`, a :class:`~shared.errors.TemporaryError`.
+The batch is rolled back and put back at the head of the queue, the writer retries
+it with capped, jittered backoff (``store.disk_full_backoff``) and meanwhile
+reports since when the disk has been full (:attr:`StoreWriter.disk_full_since_ns`,
+``stats()``). Producers never wait then (waiting would freeze the event loop for
+nothing): rows keep queueing up to the usual bound, beyond it the *oldest*
+market-data rows (:data:`MARKET_DATA_TABLES`) go, counted per table; the ledger and
+every other row stays (paper trading halts while the disk is full, so few come).
+The first commit that succeeds again ends the spell, and the next one records it:
+a ``store_full`` and a ``store_recovered`` feed event (exchange ``*``) and one
+``sync_drops`` row per table that lost rows, so the hub learns of the gap.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 import threading
@@ -30,6 +44,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,10 +52,12 @@ from typing import Any
 import orjson
 
 from edge.store.db import check_contract, open_store
+from shared.backoff import Backoff
 from shared.book import OrderBook
+from shared.clock import Clock, LiveClock
 from shared.config.store import StoreConfig
-from shared.errors import OperationalError
-from shared.marketdata import Candle, FeedEvent, Trade
+from shared.errors import OperationalError, TemporaryError
+from shared.marketdata import Candle, FeedEvent, FeedEventKind, Trade
 from shared.sync.tables import TABLES, SyncedTable
 
 log = logging.getLogger(__name__)
@@ -90,10 +107,49 @@ ROW_OVERHEAD_BYTES = 256
 
 _RATE_WINDOW_S = 60.0
 _LOCKED_RETRIES = 5
+_DROP_LOG_S = 10.0
+_FULL_REMINDER_S = 60.0
+_CLOSING_RETRY_S = 0.5
+"""While closing on a full disk: the longest wait between the last tries."""
+
+MARKET_DATA_TABLES = frozenset(
+    {
+        "trades", "candles_1m", "book_snapshots", "feed_events", "raw_messages",
+        "arbitrage_opportunities", "news_articles",
+    }
+)
+"""Rows a full disk may cost beyond the queue's bound, oldest first: market data the
+exchanges (or ``edge history backfill``) can give again, what is derived from it, and
+news articles, which the harvest fetches again when it finds them unstored. Never the
+paper ledger, news scores and roll-ups, or the sync's own state."""
+
+STORE_EVENT_EXCHANGE = "*"
+"""``exchange`` of the writer's own feed events: the store, every exchange at once."""
 
 
 class StoreWriterError(OperationalError):
     """The writer thread failed; the message names the table and the SQLite error."""
+
+
+class StoreFullError(TemporaryError):
+    """The disk is full: nothing can be committed now. The writer keeps the rows in
+    memory and retries by itself; :meth:`StoreWriter.flush` raises this meanwhile."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the file system is full: SQLite's ``SQLITE_FULL``
+    ("database or disk is full") or an ``OSError`` ``ENOSPC`` / ``EDQUOT``."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return bool(code & 0xFF == sqlite3.SQLITE_FULL)
+        return "database or disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def iso_utc(ts_ns: int) -> str:
+    """``ts_ns`` as UTC ISO 8601 to the second, as the log lines write time."""
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def decimal_text(value: Decimal) -> str:
@@ -119,8 +175,21 @@ class WriterStats:
     backpressure_waits: int = 0
     """Times a producer found the queue full and had to wait."""
     dropped_rows: int = 0
-    """Rows given up after waiting for room: the disk could not keep up."""
+    """Rows given up: after waiting for room (the disk could not keep up), or the
+    oldest market data beyond the bound while the disk was full."""
+    dropped_by_table: dict[str, int] = field(default_factory=dict)
+    """:attr:`dropped_rows` per table."""
     failed: str | None = None
+    disk_full_since_ns: int | None = None
+    """When the disk was found full (the writer's clock), while it still is."""
+    disk_full_reason: str | None = None
+    """What SQLite (or the OS) said, while the disk is full."""
+    disk_full_dropped: int = 0
+    """Rows dropped since the disk filled (0 when it is not full)."""
+    disk_full_spells: int = 0
+    """Times the disk has filled since the writer started."""
+    disk_full_retries: int = 0
+    """Commits tried on a full disk and failed, over all spells."""
 
     @property
     def commit_seconds_mean(self) -> float:
@@ -143,7 +212,13 @@ class WriterStats:
             "pending_bytes": self.pending_bytes,
             "backpressure_waits": self.backpressure_waits,
             "dropped_rows": self.dropped_rows,
+            "dropped_by_table": dict(self.dropped_by_table),
             "failed": self.failed,
+            "disk_full_since_ns": self.disk_full_since_ns,
+            "disk_full_reason": self.disk_full_reason,
+            "disk_full_dropped": self.disk_full_dropped,
+            "disk_full_spells": self.disk_full_spells,
+            "disk_full_retries": self.disk_full_retries,
         }
 
 
@@ -162,8 +237,15 @@ class StoreWriter:
         *,
         put_timeout_s: float = 2.0,
         name: str = "store-writer",
+        clock: Clock | None = None,
+        full_close_grace_s: float = 5.0,
     ) -> None:
+        """``clock`` stamps the writer's own rows (the full-disk events);
+        ``full_close_grace_s`` is how long :meth:`close` keeps trying on a full disk
+        before it gives the queued rows up."""
         self.path = Path(path)
+        self.clock: Clock = clock or LiveClock()
+        self.full_close_grace_s = full_close_grace_s
         self.commit_interval_s = config.commit_interval_s
         self.commit_max_rows = config.commit_max_rows
         self.queue_max_rows = config.queue_max_rows
@@ -196,6 +278,12 @@ class StoreWriter:
         self._started = time.monotonic()
         self._commit_times: deque[float] = deque(maxlen=4096)
         self._last_drop_log = 0.0
+        self._full_backoff = Backoff(config.disk_full_backoff)
+        self._full_since_ns: int | None = None
+        self._full_reason = ""
+        self._full_dropped: dict[str, int] = {}
+        self._full_logged = 0.0
+        self._close_deadline = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -261,17 +349,17 @@ class StoreWriter:
                 raise self._error
             if self._closing:
                 raise StoreWriterError(f"{self.path}: store writer is closed")
-            if self._full(cost) and not self._wait_for_room(cost):
-                self._stats.dropped_rows += 1
-                now = time.monotonic()
-                if now - self._last_drop_log >= 10.0:
-                    self._last_drop_log = now
-                    log.warning(
-                        "store writer queue full (%d rows, %d bytes): dropped a %s row "
-                        "(%d dropped so far); the disk is not keeping up",
-                        len(self._queue), self._pending_bytes, table, self._stats.dropped_rows,
-                    )
-                return
+            if self._full(cost):
+                if self._full_since_ns is None:
+                    self._wait_for_room(cost)
+                # On a full disk nothing frees room but eviction: the oldest market data
+                # goes for this row, and any other row is kept beyond the bound.
+                if self._full(cost) and not (
+                    self._full_since_ns is not None
+                    and (table not in MARKET_DATA_TABLES or self._evict_oldest(cost))
+                ):
+                    self._drop(table)
+                    return
             self._queue.append((table, row, cost))
             self._pending_bytes += cost
             self._enqueued += 1
@@ -304,6 +392,12 @@ class StoreWriter:
                     raise StoreWriterError(f"{self.path}: store writer is closed")
                 if not self._full(cost):
                     break
+                if self._full_since_ns is not None:
+                    # Never dropped, and not waited for either (no room comes while the
+                    # disk is full): market data makes room if it can, else the group
+                    # goes beyond the bound. Ledger steps are few, and trading halts.
+                    self._evict_oldest(cost)
+                    break
                 if not waited:
                     waited = True
                     self._stats.backpressure_waits += 1
@@ -322,7 +416,8 @@ class StoreWriter:
         )
 
     def _wait_for_room(self, cost: int) -> bool:
-        """Called with the lock held; True once there is room, False after the timeout."""
+        """Called with the lock held; True once there is room, False after the timeout
+        (or as soon as the disk is found full: then no room comes by waiting)."""
         self._stats.backpressure_waits += 1
         self._wake.notify()
         deadline = time.monotonic() + self.put_timeout_s
@@ -330,8 +425,78 @@ class StoreWriter:
             left = deadline - time.monotonic()
             if left <= 0 or self._error is not None or self._closing:
                 return False
+            if self._full_since_ns is not None:
+                return False
             self._room.wait(left)
         return True
+
+    def _count_drop(self, table: str, rows: int = 1) -> None:
+        """Called with the lock held."""
+        s = self._stats
+        s.dropped_rows += rows
+        s.dropped_by_table[table] = s.dropped_by_table.get(table, 0) + rows
+        if self._full_since_ns is not None:
+            self._full_dropped[table] = self._full_dropped.get(table, 0) + rows
+
+    def _drop(self, table: str) -> None:
+        """Give up one new row (lock held): counted, and said in the log now and then."""
+        self._count_drop(table)
+        now = time.monotonic()
+        if now - self._last_drop_log < _DROP_LOG_S:
+            return
+        self._last_drop_log = now
+        if self._full_since_ns is not None:
+            log.warning(
+                "store writer: disk full and %d rows in memory: dropped a new %s row "
+                "(%d dropped since the disk filled)",
+                len(self._queue), table, sum(self._full_dropped.values()),
+            )
+        else:
+            log.warning(
+                "store writer queue full (%d rows, %d bytes): dropped a %s row "
+                "(%d dropped so far); the disk is not keeping up",
+                len(self._queue), self._pending_bytes, table, self._stats.dropped_rows,
+            )
+
+    def _evict_oldest(self, cost: int) -> bool:
+        """On a full disk (lock held): drop the oldest market-data rows until ``cost``
+        more fits, with a tenth of the bound to spare so that one pass serves many
+        puts; True when it fits. The rest of the queue keeps its order.
+
+        One pass over the queue: other rows are few (trading halts), so the pass
+        finds market data near the head.
+        """
+        rows_goal = self.queue_max_rows - max(1, self.queue_max_rows // 10)
+        bytes_goal = self.queue_max_bytes - self.queue_max_bytes // 10 - cost
+        count, size = len(self._queue), self._pending_bytes
+        kept: deque[tuple[str, tuple[Any, ...], int]] = deque()
+        evicted: dict[str, int] = {}
+        for entry in self._queue:
+            table, _, entry_cost = entry
+            if table in MARKET_DATA_TABLES and (count > rows_goal or size > bytes_goal):
+                count -= 1
+                size -= entry_cost
+                evicted[table] = evicted.get(table, 0) + 1
+            else:
+                kept.append(entry)
+        if evicted:
+            self._queue = kept
+            self._pending_bytes = size
+            # Dropped rows are done with: a flush must not wait for them.
+            self._done += sum(evicted.values())
+            self._done_cond.notify_all()
+            for table, n in evicted.items():
+                self._count_drop(table, n)
+            now = time.monotonic()
+            if now - self._last_drop_log >= _DROP_LOG_S:
+                self._last_drop_log = now
+                log.warning(
+                    "store writer: disk full and %d rows in memory: dropped the oldest %s "
+                    "(%d dropped since the disk filled)",
+                    len(self._queue), ", ".join(f"{n} {t}" for t, n in evicted.items()),
+                    sum(self._full_dropped.values()),
+                )
+        return not self._full(cost)
 
     # -- control ------------------------------------------------------------------
 
@@ -343,6 +508,8 @@ class StoreWriter:
             self._wake.notify()
             deadline = None if timeout is None else time.monotonic() + timeout
             while self._done < target and self._error is None and self._thread.is_alive():
+                if self._full_since_ns is not None:
+                    raise self._full_error()
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise StoreWriterError(
@@ -360,6 +527,7 @@ class StoreWriter:
                     raise self._error
                 return
             self._closing = True
+            self._close_deadline = time.monotonic() + self.full_close_grace_s
             self._wake.notify()
             self._room.notify_all()
         self._thread.join()
@@ -394,7 +562,13 @@ class StoreWriter:
                 pending_bytes=self._pending_bytes,
                 backpressure_waits=s.backpressure_waits,
                 dropped_rows=s.dropped_rows,
+                dropped_by_table=dict(s.dropped_by_table),
                 failed=str(self._error) if self._error is not None else None,
+                disk_full_since_ns=self._full_since_ns,
+                disk_full_reason=self._full_reason if self._full_since_ns is not None else None,
+                disk_full_dropped=sum(self._full_dropped.values()),
+                disk_full_spells=s.disk_full_spells,
+                disk_full_retries=s.disk_full_retries,
             )
 
     @property
@@ -402,14 +576,39 @@ class StoreWriter:
         """The error that stopped the writer, if any."""
         return self._error
 
+    @property
+    def disk_full_since_ns(self) -> int | None:
+        """When the disk was found full (the writer's clock), while nothing can be
+        committed; ``None`` while the writer stores. Paper trading halts while set."""
+        return self._full_since_ns
+
+    def _full_error(self) -> StoreFullError:
+        since = self._full_since_ns or 0
+        return StoreFullError(
+            f"{self.path}: disk full since {iso_utc(since)} ({self._full_reason}): "
+            f"{len(self._queue)} rows wait in memory, nothing is committed until space "
+            "returns"
+        )
+
     # -- the writer thread -----------------------------------------------------------
 
     def _run(self) -> None:
         last_commit = 0.0
+        retry_at: float | None = None  # while the disk is full: the next try (monotonic)
         while True:
             with self._lock:
                 while True:
                     queued = len(self._queue)
+                    if retry_at is not None and queued:
+                        # New rows do not hurry a retry on a full disk, only the backoff
+                        # does; a close shortens it, for a few last tries.
+                        if self._closing:
+                            retry_at = min(retry_at, time.monotonic() + _CLOSING_RETRY_S)
+                        left = retry_at - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._wake.wait(left)
+                        continue
                     if self._closing or queued >= self.commit_max_rows:
                         break
                     if queued and self._done < self._flush_target:
@@ -431,18 +630,118 @@ class StoreWriter:
                 self._room.notify_all()
             try:
                 self._commit(batch)
+            except StoreFullError as exc:
+                retry_at = self._keep_on_full_disk(batch, exc)
+                if retry_at is None:
+                    return
+                continue
             except StoreWriterError as exc:
-                with self._lock:
-                    self._error = exc
-                    self._queue.clear()
-                    self._pending_bytes = 0
-                    self._done_cond.notify_all()
-                    self._room.notify_all()
+                self._stop_with(exc)
                 return
+            retry_at = None
             last_commit = time.monotonic()
             with self._lock:
                 self._done += take
+                if self._full_since_ns is not None:
+                    self._storing_again()
                 self._done_cond.notify_all()
+
+    def _stop_with(self, exc: StoreWriterError) -> None:
+        with self._lock:
+            self._error = exc
+            self._queue.clear()
+            self._pending_bytes = 0
+            self._done_cond.notify_all()
+            self._room.notify_all()
+
+    def _keep_on_full_disk(
+        self, batch: list[tuple[str, tuple[Any, ...], int]], exc: StoreFullError
+    ) -> float | None:
+        """The batch back at the head of the queue, the spell started or carried on;
+        when to try again (monotonic), or None once a close has waited long enough."""
+        with self._lock:
+            self._queue.extendleft(reversed(batch))
+            self._pending_bytes += sum(cost for _, _, cost in batch)
+            self._stats.disk_full_retries += 1
+            now = time.monotonic()
+            if self._full_since_ns is None:
+                self._full_since_ns = self.clock.time_ns()
+                self._full_reason = str(exc.__cause__ or exc)
+                self._full_dropped = {}
+                self._full_logged = now
+                self._stats.disk_full_spells += 1
+                self._full_backoff.reset()
+                log.warning(
+                    "store writer: the disk is full (%s) writing to %s: %d rows wait in "
+                    "memory and are retried with backoff; beyond %d rows the oldest market "
+                    "data is dropped, and paper trading halts until space returns",
+                    self._full_reason, self.path, len(self._queue), self.queue_max_rows,
+                )
+            elif now - self._full_logged >= _FULL_REMINDER_S:
+                self._full_logged = now
+                log.warning(
+                    "store writer: the disk is still full (since %s): %d rows wait in "
+                    "memory, %d dropped so far",
+                    iso_utc(self._full_since_ns), len(self._queue),
+                    sum(self._full_dropped.values()),
+                )
+            if self._full(0):
+                # The batch put back may overshoot the bound: the oldest go.
+                self._evict_oldest(0)
+            # Flushes raise now, producers waiting for room stop waiting.
+            self._done_cond.notify_all()
+            self._room.notify_all()
+            if self._closing and now >= self._close_deadline:
+                kept = sum(len(row) if table == _GROUP else 1 for table, row, _ in self._queue)
+                other = sum(
+                    len(row) if table == _GROUP else table not in MARKET_DATA_TABLES
+                    for table, row, _ in self._queue
+                )
+                error = StoreWriterError(
+                    f"{self.path}: disk still full at shutdown: {kept} rows were not stored "
+                    f"({other} of them not market data: the paper ledger, news, the sync's "
+                    f"state), full since {iso_utc(self._full_since_ns)} "
+                    f"({self._full_reason}); free space: the next run goes on from what was "
+                    "committed"
+                )
+                log.error("%s", error)
+            else:
+                return now + self._full_backoff.next_delay()
+        self._stop_with(error)
+        return None
+
+    def _storing_again(self) -> None:
+        """The first commit after a full disk succeeded (lock held): end the spell and
+        queue its record first in line (the next commit), counts as they are now."""
+        since = self._full_since_ns or 0
+        now = self.clock.time_ns()
+        dropped = dict(sorted(self._full_dropped.items()))
+        total = sum(dropped.values())
+        per_table = "".join(f" ({', '.join(f'{t} {n}' for t, n in dropped.items())})" if dropped
+                            else "")
+        lasted = (now - since) / 1e9
+        recovered = (
+            f"storing again after {lasted:.1f} s of full disk (since {iso_utc(since)}): "
+            f"{total} rows dropped{per_table}"
+        )
+        reason = f"disk full since {iso_utc(since)}: dropped in memory, never stored"
+        rows: list[tuple[str, tuple[Any, ...]]] = [
+            ("feed_events", (STORE_EVENT_EXCHANGE, "", str(FeedEventKind.STORE_FULL),
+                             f"disk full: {self._full_reason}", since)),
+            ("feed_events", (STORE_EVENT_EXCHANGE, "", str(FeedEventKind.STORE_RECOVERED),
+                             recovered, now)),
+            *(("sync_drops", (table, 0, 0, n, reason, now)) for table, n in dropped.items()),
+        ]
+        cost = ROW_OVERHEAD_BYTES * len(rows)
+        self._queue.appendleft((_GROUP, tuple(rows), cost))
+        self._pending_bytes += cost
+        self._enqueued += 1
+        self._full_since_ns = None
+        self._full_reason = ""
+        self._full_dropped = {}
+        self._full_backoff.reset()
+        self._wake.notify()
+        log.warning("store writer: %s", recovered)
 
     def _commit(self, batch: list[tuple[str, tuple[Any, ...], int]]) -> None:
         groups: dict[str, list[tuple[Any, ...]]] = {}
@@ -456,16 +755,19 @@ class StoreWriter:
             try:
                 self._commit_groups(groups)
                 return
-            except sqlite3.OperationalError as exc:
+            except (sqlite3.Error, OSError) as exc:
+                if is_disk_full(exc):
+                    # Rolled back, the batch intact: the caller keeps it and retries.
+                    raise StoreFullError(f"{self.path}: {exc}") from exc
                 # Another connection (a prune, an import) held the write lock past
                 # busy_timeout: the batch is intact, so wait and try it again.
-                transient = "locked" in str(exc) or "busy" in str(exc)
+                transient = isinstance(exc, sqlite3.OperationalError) and (
+                    "locked" in str(exc) or "busy" in str(exc)
+                )
                 if not transient or attempt == _LOCKED_RETRIES:
                     raise self._failure(exc) from exc
                 log.warning("store writer: database busy (%s), retrying the batch", exc)
                 time.sleep(0.5 * (attempt + 1))
-            except sqlite3.Error as exc:
-                raise self._failure(exc) from exc
 
     def _commit_groups(self, groups: dict[str, list[tuple[Any, ...]]]) -> None:
         conn = self._conn
@@ -481,8 +783,13 @@ class StoreWriter:
             self._current_table = ""
             conn.execute("COMMIT")
         except BaseException:
+            # SQLite may have rolled back itself (SQLITE_FULL can); a failing ROLLBACK
+            # must not hide the error that matters.
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error as exc:
+                    log.error("store writer: rollback failed on %s: %s", self.path, exc)
             raise
         elapsed = time.perf_counter() - started
         with self._lock:
@@ -496,7 +803,7 @@ class StoreWriter:
             s.commit_seconds_max = max(s.commit_seconds_max, elapsed)
             self._commit_times.append(time.monotonic())
 
-    def _failure(self, exc: sqlite3.Error) -> StoreWriterError:
+    def _failure(self, exc: sqlite3.Error | OSError) -> StoreWriterError:
         table = self._current_table or "(commit)"
         log.error("store writer failed writing %s to %s: %s", table, self.path, exc)
         return StoreWriterError(f"{self.path}: writing {table} failed: {exc}")

@@ -23,7 +23,8 @@ from shared.errors import ConfigError, OperationalError
 
 
 def _day(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d")
+    # Whole seconds: a float would round --to's last nanosecond up into the next day.
+    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%d")
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
@@ -58,7 +59,8 @@ def _decimal(text: str, option: str) -> Decimal:
 @click.option("--exchange", required=True, help="Exchange name as stored, e.g. binanceus.")
 @click.option("--from", "start_ns", type=TIME, required=True, help=f"Start: {TIME_HELP}.")
 @click.option("--to", "end_ns", type=TIME_END, required=True,
-              help=f"End (a bare date: the end of that day): {TIME_HELP}.")
+              help="End, inclusive (a bare date: the whole day); every candle opening by "
+              f"then is replayed, the last one at its close: {TIME_HELP}.")
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Edge or hub store (SQLite) to read; default: the config's store.")
 @click.option("--agent", default=None,
@@ -93,9 +95,10 @@ def _decimal(text: str, option: str) -> Decimal:
               help="Candle mode: slippage added to the next open (default: broker config).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=None, help="Folder for trades.csv, equity.png and report.html "
-              "(default: backtests/<exchange>_<symbol>_<from>_<to>).")
-@click.option("--no-plot", is_flag=True, help="Skip the PNG (and the plot in the HTML).")
+              default=None, help="Folder for trades.csv, equity.png, price.png and "
+              "report.html (default: backtests/<exchange>_<symbol>_<from>_<to>); written "
+              "whole at the end (an earlier report there is replaced), nothing on Ctrl-C.")
+@click.option("--no-plot", is_flag=True, help="Skip the PNGs (and the charts in the HTML).")
 def backtest_command(
     strategies: tuple[str, ...], symbol: str, exchange: str, start_ns: int, end_ns: int,
     db_path: Path | None, agent: str | None, metadata_dir: Path | None,
@@ -112,19 +115,27 @@ def backtest_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from edge.trading import sources
+    from edge.trading.price_tape import PriceTape
     from edge.trading.report import (
         ReportMeta,
+        check_out_dir,
         print_summary,
         result_json,
         source_note,
         write_reports,
     )
+    from edge.trading.report_tables import ReportData
     from shared import readers
     from shared.trading.backtest import Backtest, merge_events
+    from shared.trading.memory_ledger import MemoryLedger
 
     if end_ns <= start_ns:
         raise click.BadParameter("the end is not after the start (--from)", param_hint="--to")
     timeframe = _timeframe(timeframe)
+    if out_dir is None:
+        stamp = f"{_day(start_ns)}_{_day(end_ns)}"
+        out_dir = Path("backtests") / f"{exchange}_{symbol.replace('/', '-')}_{stamp}"
+    check_out_dir(out_dir)  # before the run, not after it
     config, store = _resolve_store(config_file, db_path, captures)
     conn = _open_readonly(store) if store is not None else None
     where = f"{store or 'captures'} {exchange}:{symbol}"
@@ -172,7 +183,7 @@ def backtest_command(
                 "from 1-minute candles (complete buckets only)."
             )
         bt_config, instrument_note = _backtest_config(
-            config, conn, strategies, exchange, symbol, start_ns, end_ns,
+            config, conn, strategies, exchange, symbol, start_ns, end_ns, timeframe=timeframe,
             metadata_dir=_metadata_dir(metadata_dir, config, store, store_kind), agent=agent,
             candle_mode=kind == "candles",
             params=parse_params(params),
@@ -180,7 +191,9 @@ def backtest_command(
             fee=None if fee is None else _decimal(fee, "--fee"),
             slippage_bps=slippage_bps,
         )
-        backtest = Backtest(bt_config)
+        ledger = MemoryLedger()
+        backtest = Backtest(bt_config, ledger=ledger)
+        tape = PriceTape(exchange, symbol)
         console = Console(stderr=True)
         with Progress(
             TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
@@ -192,7 +205,7 @@ def backtest_command(
             def progress(done: int, ts_ns: int) -> None:
                 bar.update(task, completed=ts_ns - start_ns, events=done)
 
-            result = backtest.run(events, progress=progress)
+            result = backtest.run(tape.watch(events), progress=progress)
     except sqlite3.DatabaseError as exc:
         raise OperationalError(f"{store}: cannot read the store ({exc})") from None
     finally:
@@ -205,17 +218,20 @@ def backtest_command(
         exchange=exchange, symbol=symbol, source=kind, store=store_note,
         instrument=instrument_note,
         notes=[source_note(result, kind, bt_config.broker.candle_slippage_bps), *notes],
+        window=(start_ns, end_ns),
     )
     if result.events == 0:
         meta.notes.append("No events in the window: the figures describe an idle portfolio.")
-    if out_dir is None:
-        stamp = f"{_day(start_ns)}_{_day(end_ns)}"
-        out_dir = Path("backtests") / f"{exchange}_{symbol.replace('/', '-')}_{stamp}"
-    files = write_reports(out_dir, result, meta, plot=not no_plot)
+    data = ReportData(
+        orders=ledger.orders, rejections=ledger.rejections,
+        breakers=dict(backtest.risk.paused), tripped_ns=dict(backtest.risk.tripped_ns),
+        prices=tape,
+    )
+    files = write_reports(out_dir, result, meta, plot=not no_plot, data=data)
     if as_json:
-        click.echo(json.dumps(result_json(result, meta, files), indent=2))
+        click.echo(json.dumps(result_json(result, meta, files, data), indent=2))
         return
-    print_summary(result, meta, Console())
+    print_summary(result, meta, Console(), data)
     for label, path in files.items():
         click.echo(f"{label}: {path}")
 
@@ -314,12 +330,14 @@ def _backtest_config(
     config: Any, conn: sqlite3.Connection | None, names: tuple[str, ...], exchange: str,
     symbol: str, start_ns: int, end_ns: int, *, candle_mode: bool, params: dict[str, Any],
     balance: Decimal, fee: Decimal | None, slippage_bps: float | None,
-    metadata_dir: Path | None = None, agent: str | None = None,
+    metadata_dir: Path | None = None, agent: str | None = None, timeframe: str = "1m",
 ) -> tuple[Any, str]:
     """The backtest's config and a line saying where the instrument came from.
 
     The instrument is the market metadata's in ``metadata_dir`` when it knows the
     market, else inferred from the stored prices and sizes (``agent``'s on a hub store).
+    The replay runs on past ``end_ns`` to the close of the last ``timeframe`` candle
+    opening by then (:func:`shared.readers.replay_end_ns`).
     """
     from shared import readers
     from shared.config.trading import BrokerConfig, RiskConfig
@@ -358,7 +376,8 @@ def _backtest_config(
     try:
         bt = BacktestConfig(
             strategies=strategies, instruments={(exchange, symbol): instrument},
-            start_ns=start_ns, end_ns=end_ns, broker=broker, risk=risk,
+            start_ns=start_ns, end_ns=readers.replay_end_ns(end_ns, timeframe),
+            broker=broker, risk=risk,
             candle_mode=candle_mode,
         )
     except ValueError as exc:

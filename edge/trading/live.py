@@ -5,6 +5,11 @@ backtest, with every order, fill and portfolio state in the agent's SQLite.
 At start the ledger is reloaded (portfolios rebuilt from their fills, open
 orders given back to the broker), so a restart — even after kill -9 — carries
 on where the last committed step left off.
+
+While the store writer cannot commit (a full disk) trading halts: no book, trade,
+candle or timer reaches the engine, so no strategy decides and no order fills on
+data that may never be stored, and no ledger step piles up in memory. It resumes
+by itself with the first event after the writer stores again.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 from decimal import Decimal
 from pathlib import Path
 
-from edge.store.writer import StoreWriter
+from edge.store.writer import StoreWriter, iso_utc
 from edge.trading.instruments import DEFAULT_FEE, DEFAULT_STEP, instrument_from_market
 from edge.trading.ledger import SqliteLedger, load_ledger
 from shared.book import OrderBook
@@ -65,6 +70,9 @@ class PaperTrading:
         if not trading.strategies:
             raise ConfigError("trading.strategies: trading is enabled but no strategy is listed")
         self.clock = clock
+        self.writer = writer
+        self.halted_since_ns: int | None = None
+        """Since when trading is halted because the store cannot write (None: trading)."""
         data_dir = Path(config.data_dir)
         registry = builtin_registry()
         if trading.strategies_dir:
@@ -149,9 +157,41 @@ class PaperTrading:
         """True while :meth:`pause` holds the strategies."""
         return bool(self._paused_by_command)
 
+    @property
+    def halted(self) -> str | None:
+        """Why trading is halted by the store (a full disk), or None while it trades."""
+        since = self.halted_since_ns
+        if since is None:
+            return None
+        return f"halted: the store cannot write (disk full since {iso_utc(since)})"
+
+    def _storing(self) -> bool:
+        """Whether the store writes; halts or resumes trading when that changed.
+
+        Checked on every event: one attribute read, and a strategy must not see one
+        more book after the writer found the disk full.
+        """
+        full = self.writer.disk_full_since_ns
+        if full is None:
+            if self.halted_since_ns is not None:
+                lasted = (self.clock.time_ns() - self.halted_since_ns) / 1e9
+                self.halted_since_ns = None
+                log.warning(
+                    "paper trading resumed: the store writes again (halted %.1f s; resting "
+                    "orders stayed with the broker)", lasted,
+                )
+            return True
+        if self.halted_since_ns is None:
+            self.halted_since_ns = full
+            log.warning(
+                "paper trading halted: the store cannot write (disk full since %s); no "
+                "strategy runs and no order fills until it stores again", iso_utc(full),
+            )
+        return False
+
     def on_book(self, book: OrderBook) -> None:
         key = (book.exchange, book.symbol)
-        if key not in self.wanted:
+        if key not in self.wanted or not self._storing():
             return
         if key not in self.instruments:
             self.instruments[key] = default_instrument(book)
@@ -164,15 +204,16 @@ class PaperTrading:
         self.engine.on_book(book)
 
     def on_trade(self, trade: Trade) -> None:
-        if (trade.exchange, trade.symbol) in self.wanted:
+        if (trade.exchange, trade.symbol) in self.wanted and self._storing():
             self.engine.on_trade(trade)
 
     def on_candle(self, candle: Candle) -> None:
-        if (candle.exchange, candle.symbol) in self.wanted:
+        if (candle.exchange, candle.symbol) in self.wanted and self._storing():
             self.engine.on_candle(candle)
 
     def on_time(self) -> None:
-        self.engine.on_time()
+        if self._storing():
+            self.engine.on_time()
 
     def close(self) -> None:
         """Snapshot every portfolio as it stands, so the ledger ends on the last fill."""

@@ -26,8 +26,9 @@ from typing import Literal
 from shared.config.hub import AgentRateConfig, DeadLetterConfig
 
 MAX_AGENTS = 4096
-"""Agents tracked at once; past it, idle ones are forgotten (a full bucket, an expired
-window: the same as a new one), and if none is idle, newcomers share one entry."""
+"""Agents tracked at once (besides :data:`SHARED`); past it, idle ones are forgotten (a
+full bucket, an expired window: the same as a new one), and if none is idle, newcomers
+share the :data:`SHARED` entry."""
 
 SHARED = ""
 """The entry of topics naming no valid agent, and of newcomers past MAX_AGENTS."""

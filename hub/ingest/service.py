@@ -84,6 +84,11 @@ class IngestService:
         return self._client.is_connected()
 
     @property
+    def retries(self) -> int:
+        """Waits drawn before another connection attempt so far (the reconnect backoff)."""
+        return self._link.retries
+
+    @property
     def queued(self) -> int:
         """Messages received and waiting for the writer."""
         return len(self._inbox)

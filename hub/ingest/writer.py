@@ -28,6 +28,7 @@ from shared.clock import Clock
 from shared.config.hub import IngestConfig
 from shared.errors import MessageError
 from shared.sync.messages import Ack, AgentStatus, BatchHeader, CommandResult
+from shared.sync.tables import LEGACY_EPOCH
 from shared.topics import AgentTopic, hub_ack, parse_agent_topic, topic_agent
 
 log = logging.getLogger(__name__)
@@ -155,8 +156,7 @@ class IngestWriter:
 
     def _status_of(self, agent_id: str) -> AgentStatus | None:
         if agent_id not in self._statuses:
-            record = self.store.agent(agent_id)
-            self._statuses[agent_id] = record.status if record is not None else None
+            self._statuses[agent_id] = self.store.stored_status(agent_id)
         return self._statuses[agent_id]
 
     def _commit(self, group: list[tuple[Incoming, ValidBatch]]) -> list[tuple[str, bytes]]:
@@ -213,7 +213,7 @@ class IngestWriter:
             self.stats.rows += len(batch.rows)
             self.stats.rows_new += done.rows_new
             if done.new_epoch:
-                self._new_epoch(batch.agent_id, batch.epoch)
+                self._new_epoch(batch.agent_id, batch.epoch, done.earlier_epochs)
             reason = self._conflict(batch, done) if done.conflicts else ""
             ack = _ack(
                 batch.header, agent_id=batch.agent_id, table=batch.table,
@@ -233,7 +233,7 @@ class IngestWriter:
         reason = (
             f"{len(done.conflicts)} row(s) differ from the hub's rows with the same ids "
             f"(ids {ids}{more}, epoch {batch.epoch}): the hub kept both versions "
-            "(hub conflicts); not stored as sent"
+            "(the hub store's row_conflicts); not stored as sent"
         )
         log.error(
             "conflict: %s/%s %d-%d (attempt %d): %s", batch.agent_id, batch.table,
@@ -241,8 +241,7 @@ class IngestWriter:
         )
         return reason
 
-    def _new_epoch(self, agent_id: str, epoch: str) -> None:
-        others = [e.epoch for e in self.store.epochs(agent_id) if e.epoch != epoch]
+    def _new_epoch(self, agent_id: str, epoch: str, others: tuple[str, ...]) -> None:
         if others:
             log.warning(
                 "agent %s: a new database (epoch %s; before: %s): its rows are a new "
@@ -260,13 +259,13 @@ class IngestWriter:
         except MessageError as exc:
             self._dead_letter(item, topic.agent_id, str(exc))
             return
-        stored, new_epoch = self._stored(item, topic, lambda: self.store.record_status(
+        stored, earlier = self._stored(item, topic, lambda: self.store.record_status(
             status, received_ns=item.received_ns, retained=item.retain
         ))
         if not stored:
             return
-        if new_epoch:
-            self._new_epoch(status.agent_id, status.epoch or "legacy")
+        if earlier is not None:
+            self._new_epoch(status.agent_id, status.epoch or LEGACY_EPOCH, earlier)
         self._statuses[status.agent_id] = status
         self.stats.statuses += 1
 

@@ -43,6 +43,8 @@ class Committed:
     stored row is kept, the batch's version goes to ``row_conflicts``)."""
     new_epoch: bool = False
     """The first batch of this agent's epoch: a new series began."""
+    earlier_epochs: tuple[str, ...] = ()
+    """With ``new_epoch``: the agent's epochs seen before this one, oldest first."""
 
 
 @dataclass(frozen=True, slots=True)

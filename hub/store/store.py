@@ -179,7 +179,7 @@ class HubStore:
 
     def _commit_one(self, conn: sqlite3.Connection, batch: ValidBatch) -> Committed:
         agent, epoch, table = batch.agent_id, batch.epoch, batch.table
-        new_epoch = self._touch_epoch(conn, agent, epoch, batch.received_ns)
+        earlier = self._touch_epoch(conn, agent, epoch, batch.received_ns)
         span = (batch.header.first_id, batch.header.last_id)
         stored = {
             row[0]: _line(row) for row in conn.execute(_RANGES[table], (agent, epoch, *span))
@@ -207,11 +207,17 @@ class HubStore:
                  h.first_id, h.last_id, h.attempt, h.sent_ns, batch.received_ns)
                 for row, line, have in conflicts
             ])
-        return Committed(len(fresh), tuple(row[0] for row, _, _ in conflicts), new_epoch)
+        return Committed(
+            len(fresh), tuple(row[0] for row, _, _ in conflicts), earlier is not None,
+            earlier or (),
+        )
 
     @staticmethod
-    def _touch_epoch(conn: sqlite3.Connection, agent_id: str, epoch: str, seen_ns: int) -> bool:
-        """Record that ``epoch`` of ``agent_id`` was seen; True when it is new."""
+    def _touch_epoch(
+        conn: sqlite3.Connection, agent_id: str, epoch: str, seen_ns: int
+    ) -> tuple[str, ...] | None:
+        """Record that ``epoch`` of ``agent_id`` was seen. When it is new: the agent's
+        epochs before it, oldest first (``()`` for its first); else None."""
         added = conn.execute(
             "INSERT OR IGNORE INTO agent_epochs (agent_id, epoch, first_seen_ns, last_seen_ns) "
             "VALUES (?, ?, ?, ?)", (agent_id, epoch, seen_ns, seen_ns),
@@ -221,7 +227,11 @@ class HubStore:
                 "UPDATE agent_epochs SET last_seen_ns = max(last_seen_ns, ?) "
                 "WHERE agent_id = ? AND epoch = ?", (seen_ns, agent_id, epoch),
             )
-        return bool(added)
+            return None
+        return tuple(row[0] for row in conn.execute(
+            "SELECT epoch FROM agent_epochs WHERE agent_id = ? AND epoch != ? "
+            "ORDER BY first_seen_ns, epoch", (agent_id, epoch),
+        ))
 
     def add_dead_letter(
         self, *, agent_id: str | None, topic: str, reason: str, payload: bytes,
@@ -263,9 +273,12 @@ class HubStore:
         with self._write() as conn:
             return refused.prune(conn, before_ns=before_ns, max_bytes=max_bytes)
 
-    def record_status(self, status: AgentStatus, *, received_ns: int, retained: bool) -> bool:
-        """Keep an agent's latest status (arrival order: the broker delivers them in order);
-        True when it names an epoch the hub had not seen for that agent.
+    def record_status(
+        self, status: AgentStatus, *, received_ns: int, retained: bool
+    ) -> tuple[str, ...] | None:
+        """Keep an agent's latest status (arrival order: the broker delivers them in order).
+        When it names an epoch the hub had not seen for that agent: the agent's earlier
+        epochs (``()`` for its first); else None.
 
         Arrival order rather than ``ts_ns`` because a last will is built when the agent
         connects, so its ``ts_ns`` is older than the online statuses it follows. A
@@ -274,11 +287,11 @@ class HubStore:
         """
         seen_ns = status.ts_ns if retained else received_ns
         epoch = status.epoch or (LEGACY_EPOCH if status.schema_version == 1 else None)
-        new_epoch = False
+        earlier = None
         with self._write() as conn:
             self._touch(conn, status.agent_id, seen_ns, first_seen_ns=received_ns)
             if epoch is not None:
-                new_epoch = self._touch_epoch(conn, status.agent_id, epoch, seen_ns)
+                earlier = self._touch_epoch(conn, status.agent_id, epoch, seen_ns)
             kept = status
             if status.state == "offline":
                 # A last will carries only the state: keep the last full picture (backlog,
@@ -296,7 +309,21 @@ class HubStore:
                 (status.state, kept.to_bytes().decode(), status.ts_ns, received_ns,
                  status.agent_id),
             )
-        return new_epoch
+        return earlier
+
+    def stored_status(self, agent_id: str) -> AgentStatus | None:
+        """The agent's last status as stored, read on the writer's own connection (the
+        ingest's writer thread opens no other)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT status_json FROM agents WHERE agent_id = ?", (agent_id,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        try:
+            return AgentStatus.from_bytes(row[0].encode(), where=agent_id)
+        except MessageError:
+            return None  # written by an older contract
 
     def record_command(self, command: Command) -> None:
         """Log a command the hub is about to send."""

@@ -89,7 +89,8 @@ class IngestConfig(ConfigModel):
     receive_maximum: int = Field(
         256, ge=1, le=65535,
         description="Most messages the broker may hand the hub before it has stored them "
-        "(MQTT v5 Receive Maximum): the broker holds the rest, which bounds the hub's memory.",
+        "(MQTT v5 Receive Maximum): the broker holds the rest. mosquitto 2.0 stops holding "
+        "to it once the hub acknowledges, so a flood is bounded by rate_limit instead.",
     )
     queue_bytes: int = Field(
         512_000_000, gt=0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shared.config.base import ConfigModel
+from shared.config.feeds import BackoffConfig
 
 
 class RetentionConfig(ConfigModel):
@@ -41,6 +42,12 @@ class StoreConfig(ConfigModel):
         gt=0,
         description="Approximate bytes buffered in memory before producers are slowed (a Pi's "
         "RAM is small; raw messages and snapshots are large rows).",
+    )
+    disk_full_backoff: BackoffConfig = Field(
+        default_factory=BackoffConfig,
+        description="Delays between the writer's retries while the disk is full (the rows "
+        "wait in memory up to queue_max_rows / queue_max_bytes, then the oldest market data "
+        "goes).",
     )
     raw_capture: bool = Field(False, description="Also store every raw exchange message.")
     candle_close_grace_s: float = Field(

@@ -305,8 +305,12 @@ class PaperBroker:
         market = self._orders.markets.get((candle.exchange, candle.symbol))
         if market is None or not market.active():
             return OrderUpdate()
-        now = self.clock.time_ns()
+        # The bar is handed over at its close (when it is known), but what fills in it
+        # fills at its prices: the fills and order events are stamped at its open, the
+        # time of the open price a market order gets (a stop or limit touched later in
+        # the bar has no better time: a bar has no order of events inside it).
         open_ns = candle.open_time_ms * 1_000_000
+        now = open_ns
         update = OrderUpdate()
         # Orders decided at or before the open meet this bar; later ones wait for the next.
         for order in [o for o in market.pending if o.created_ns <= open_ns]:

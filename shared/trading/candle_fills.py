@@ -16,7 +16,11 @@ is an approximation, and backtest reports say so:
 * within one bar, stops are handled before limits: a bar that reaches both legs
   of a bracket is assumed to have hit the stop first, the worse case;
 * fill prices are rounded against the order to the tick and kept inside the
-  bar's range.
+  bar's range;
+* a bar reaches the broker at its close, when it is known, but its fills (and
+  the order events they cause) are stamped at its open: a market order decided
+  on bar N's close fills at bar N+1's open price and time, and a stop or limit
+  touched inside a bar, which has no order of events, gets the bar's open time too.
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ class TradingEngine:
         update = self.broker.on_book(book)
         if update is not NO_UPDATE:
             self._handle(update)
-        self._dispatch(self._on_book, "on_book", book)
+        self._dispatch(self._on_book, "on_book", book, self.clock.time_ns())
 
     def on_trade(self, trade: Trade) -> None:
         self.stats.events += 1
@@ -311,7 +311,7 @@ class TradingEngine:
         if intents:
             self._intents(intents)
         if self._on_time:
-            self._dispatch(self._on_time, "on_time", now)
+            self._dispatch(self._on_time, "on_time", now, now)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -327,18 +327,20 @@ class TradingEngine:
                 marks[key] = price
 
     def _dispatch(
-        self, hooks: list[Hook], hook: str, arg: object, paused: AbstractSet[str] | None = None
+        self, hooks: list[Hook], hook: str, arg: object, now: int = 0,
+        paused: AbstractSet[str] | None = None,
     ) -> None:
         """Hand ``arg`` to each strategy's ``hook``; what they return goes to risk and broker.
 
         Every hook of every strategy goes through here. A hook is skipped while its
-        gate's ``next_book_ns`` is ahead of the clock (a comparison instead of a call
+        gate's ``next_book_ns`` is ahead of ``now`` (a comparison instead of a call
         that would return nothing) or while its strategy is in ``paused`` (the
-        engine's own set unless told otherwise).
+        engine's own set unless told otherwise). ``now`` is the clock's time; only
+        ``on_book``'s table has gates that can hold, so the other callers leave it
+        out rather than read the clock for nothing.
         """
         if paused is None:
             paused = self.paused
-        now = self.clock.time_ns()
         for name, handler, gate in hooks:
             if now < gate.next_book_ns or name in paused:
                 continue
@@ -425,7 +427,7 @@ class TradingEngine:
             hooks = self._on_order.get(order.strategy)
             if hooks is not None:
                 # Even a paused strategy: its table of open orders must be right when it resumes.
-                self._dispatch(hooks, "on_order", order, _NOBODY)
+                self._dispatch(hooks, "on_order", order, 0, _NOBODY)
         for fill in update.fills:
             hooks = self._on_fill.get(fill.strategy)
             if hooks is not None:

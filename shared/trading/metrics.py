@@ -5,15 +5,20 @@ Definitions (stated here once; the report and docs/trading.md quote them):
 - The **equity curve** is sampled on a fixed grid of ``period_s`` seconds
   (the backtest runner samples every bar in a candle backtest and every 60 s of
   event time otherwise): sample *i* is the equity after every event up to and
-  including its time. **Returns** are simple per-period returns of that curve,
-  ``r_i = e_i / e_(i-1) - 1``.
-- **Annualization** counts crypto's 24/7 calendar: ``periods_per_year =
-  365 * 86400 / period_s``.
-- **Sharpe** = ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``, risk-free
-  rate 0. **Sortino** = ``mean(r) / downside * sqrt(periods_per_year)`` with
-  ``downside = sqrt(mean(min(r, 0)^2))`` over *all* periods (target return 0).
-  Both are ``None`` where undefined (fewer than two returns, no variation, no
-  losing period).
+  including its time.
+- **Daily returns** (what the ratios are computed from, as freqtrade and
+  quantstats do): the curve resampled to UTC day closes, the close of a day
+  being its last sample (a sample at midnight closes the day before: it holds
+  the events up to midnight), the starting equity before the first, and
+  ``r_d = close_d / close_(d-1) - 1``. Per-minute returns annualized by
+  ``sqrt(525600)`` blow any trading cost or autocorrelation up into a ratio
+  of -60 or +60 that means nothing.
+- **Sharpe** = ``mean(r) / std(r, ddof=1) * sqrt(365)`` (crypto trades every
+  day), risk-free rate 0. **Sortino** = ``mean(r) / downside * sqrt(365)`` with
+  ``downside = sqrt(mean(min(r, 0)^2))`` over *all* days (target return 0).
+  Both are ``None`` with fewer than ``MIN_RATIO_DAYS`` daily returns (the
+  report says "n/a (needs ≥ 7 days)") and where undefined (no variation, no
+  losing day).
 - **Total return** = ``end / start - 1``; **CAGR** =
   ``(end / start) ** (year / duration) - 1`` with a 365-day year and the
   duration from the first to the last sample.
@@ -42,6 +47,10 @@ from shared.trading.types import Fill
 
 SECONDS_PER_YEAR = 365 * 86_400
 """Crypto trades every day of the year, so a year is 365 days of 24 hours."""
+DAYS_PER_YEAR = 365
+DAY_NS = 86_400 * 1_000_000_000
+MIN_RATIO_DAYS = 7
+"""Daily returns a Sharpe or Sortino needs: below a week of them it is noise."""
 
 ZERO = Decimal(0)
 
@@ -66,6 +75,10 @@ class RoundTrip:
     sell_qty: Decimal = ZERO
     fees: Decimal = ZERO
     fills: int = 0
+    entry_order_id: int | None = None
+    """The order of the trip's first fill."""
+    exit_order_id: int | None = None
+    """The order of the fill that made it flat (``None`` while open): why it ended."""
 
     @property
     def closed(self) -> bool:
@@ -125,7 +138,10 @@ def round_trips(fills: Iterable[Fill]) -> list[RoundTrip]:
                     # Selling what no trip bought (a position seeded before the
                     # backtest) is not a trade this backtest made.
                     continue
-                trip = RoundTrip(fill.strategy, fill.exchange, fill.symbol, fill.ts_ns, None, ZERO)
+                trip = RoundTrip(
+                    fill.strategy, fill.exchange, fill.symbol, fill.ts_ns, None, ZERO,
+                    entry_order_id=fill.order_id,
+                )
                 held = ZERO
             else:
                 trip, held = entry
@@ -143,6 +159,7 @@ def round_trips(fills: Iterable[Fill]) -> list[RoundTrip]:
                 trip.sell_qty += fill.qty
             if held <= 0:
                 trip.exit_ns = fill.ts_ns
+                trip.exit_order_id = fill.order_id
                 done.append(trip)
                 open_trips.pop(key, None)
             else:
@@ -173,6 +190,8 @@ class Metrics:
     period_s: float
     samples: int
     duration_s: float
+    ratio_days: int = 0
+    """Daily returns behind Sharpe and Sortino (``None`` below ``MIN_RATIO_DAYS``)."""
 
     def as_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -184,6 +203,37 @@ def period_returns(equity: Sequence[float]) -> np.ndarray:
     if values.size < 2:
         return np.empty(0, dtype=np.float64)
     return values[1:] / values[:-1] - 1.0
+
+
+def daily_returns(times_ns: Sequence[int], equity: Sequence[float]) -> np.ndarray:
+    """Returns between UTC day closes of a sampled curve (see the module docstring).
+
+    The first sample is the opening value; each later one belongs to the day it
+    closes, ``(t - 1) // DAY_NS``, so a sample at midnight is the day before's
+    close. A window starting mid-day makes the first return a part day.
+    """
+    times = np.asarray(times_ns, dtype=np.int64)
+    values = np.asarray(equity, dtype=np.float64)
+    if values.size < 2:
+        return np.empty(0, dtype=np.float64)
+    days = (times[1:] - 1) // DAY_NS
+    last_of_day = np.flatnonzero(np.append(days[1:] != days[:-1], True)) + 1
+    closes = np.concatenate(([values[0]], values[last_of_day]))
+    return closes[1:] / closes[:-1] - 1.0
+
+
+def daily_ratios(
+    times_ns: Sequence[int], equity: Sequence[float]
+) -> tuple[float | None, float | None, int]:
+    """(Sharpe, Sortino, daily returns used): both ``None`` below ``MIN_RATIO_DAYS``."""
+    returns = daily_returns(times_ns, equity)
+    if returns.size < MIN_RATIO_DAYS:
+        return None, None, int(returns.size)
+    return (
+        sharpe_ratio(returns, DAYS_PER_YEAR),
+        sortino_ratio(returns, DAYS_PER_YEAR),
+        int(returns.size),
+    )
 
 
 def sharpe_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
@@ -263,8 +313,7 @@ def compute_metrics(
     start = float(equity[0]) if start_equity is None else start_equity
     end = float(equity[-1])
     duration_s = (times_ns[-1] - times_ns[0]) / 1e9
-    per_year = SECONDS_PER_YEAR / period_s
-    returns = period_returns(equity)
+    sharpe, sortino, days = daily_ratios(times_ns, equity)
     exposures = np.asarray(exposure, dtype=np.float64)
     traded = sum((f.qty * f.price for f in fills), ZERO)
     mean_equity = float(np.mean(np.asarray(equity, dtype=np.float64)))
@@ -274,8 +323,8 @@ def compute_metrics(
         end_equity=end,
         total_return=end / start - 1.0 if start else 0.0,
         cagr=cagr(start, end, duration_s),
-        sharpe=sharpe_ratio(returns, per_year),
-        sortino=sortino_ratio(returns, per_year),
+        sharpe=sharpe,
+        sortino=sortino,
         max_drawdown=max_drawdown(equity),
         win_rate=win_rate,
         profit_factor=factor,
@@ -287,4 +336,45 @@ def compute_metrics(
         period_s=period_s,
         samples=len(equity),
         duration_s=duration_s,
+        ratio_days=days,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """Buy and hold over the same window: the quote balance in the base asset at the
+    window's first price, held to the end, no fees; sampled on the strategies' grid."""
+
+    first_price: float
+    last_price: float
+    curve: list[float]
+    """Value per grid sample, as a multiple of the start (1.0 at the start)."""
+    total_return: float
+    max_drawdown: float
+    sharpe: float | None
+    sortino: float | None
+    ratio_days: int
+
+
+def buy_and_hold(
+    times_ns: Sequence[int], price_ns: Sequence[int], prices: Sequence[float]
+) -> Baseline | None:
+    """The baseline on the grid ``times_ns``: at each sample the last price at or
+    before it (the first price before any); ``None`` without prices."""
+    if len(prices) == 0 or len(times_ns) == 0:
+        return None
+    price_times = np.asarray(price_ns, dtype=np.int64)
+    values = np.asarray(prices, dtype=np.float64)
+    at = np.searchsorted(price_times, np.asarray(times_ns, dtype=np.int64), side="right") - 1
+    curve = values[np.maximum(at, 0)] / values[0]
+    sharpe, sortino, days = daily_ratios(times_ns, curve.tolist())
+    return Baseline(
+        first_price=float(values[0]),
+        last_price=float(values[-1]),
+        curve=curve.tolist(),
+        total_return=float(curve[-1] - 1.0),
+        max_drawdown=max_drawdown(curve.tolist()),
+        sharpe=sharpe,
+        sortino=sortino,
+        ratio_days=days,
     )

@@ -178,7 +178,9 @@ class Portfolio:
         if equity > self.peak_equity:
             self.peak_equity = equity
         day = now_ns // NS_PER_DAY
-        if day != self.day:
+        # Only forward: a candle backtest books a bar's fills at its close, stamped at its
+        # open, so a fill of the 23:59 bar comes after midnight's tick started the new day.
+        if day > self.day:
             self.day = day
             self.day_start_equity = equity
         return equity

@@ -84,6 +84,8 @@ class RiskManager:
         self.kill_switch = config.kill_switch
         self.paused: dict[str, str] = {}
         """Strategies stopped by the circuit breaker, with why."""
+        self.tripped_ns: dict[str, int] = {}
+        """When each strategy in ``paused`` was stopped (clock time)."""
         self._risk = Decimal(str(config.risk_per_trade))
         self._max_position = Decimal(str(config.max_position_fraction))
         self._max_exposure = Decimal(str(config.max_exposure_fraction))
@@ -108,6 +110,7 @@ class RiskManager:
     def reset(self, strategy: str, portfolio: PortfolioLike | None = None) -> None:
         """Let a strategy stopped by the circuit breaker trade again, from a fresh peak."""
         self.paused.pop(strategy, None)
+        self.tripped_ns.pop(strategy, None)
         if portfolio is not None:
             _narrow(portfolio).reset_peak()
 
@@ -392,6 +395,7 @@ class RiskManager:
             "until reset"
         )
         self.paused[portfolio.strategy] = why
+        self.tripped_ns[portfolio.strategy] = self.clock.time_ns()
         intents: list[Intent] = []
         if self.open_orders is not None:
             intents += [

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,15 +18,15 @@ from hub.store.db import connect
 from hub.store.store import HubStore
 from shared.config.hub import HubConfig
 from tests.hub.agent_client import TestAgent, trade_batch
+from tests.waiting import wait_for
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
+def status_lines(hub_config: HubConfig) -> list[str]:
+    """The status lines the hub process has logged so far (its log file in data_dir)."""
+    log_file = Path(hub_config.data_dir) / "logs" / "tickerml.log"
+    if not log_file.exists():
+        return []
+    return [line for line in log_file.read_text().splitlines() if "ingest: connected" in line]
 
 
 @pytest.mark.slow
@@ -35,9 +35,10 @@ def test_a_batch_received_by_a_hub_killed_before_its_commit_is_delivered_again(
     make_agent: Callable[..., TestAgent],
 ) -> None:
     """Tried: `tickerml hub run` in its own process, its store's write lock held so its
-    commit waits, a batch sent, then kill -9 before the commit; then a new hub. Kept:
-    the batch, stored once and acknowledged by the new hub straight from the broker's
-    copy (PUBACK only after commit) — the test agent never sends it twice."""
+    commit waits, a batch sent, then kill -9 once the hub's status line shows the batch
+    received, taken by the writer and not committed; then a new hub. Kept: the batch,
+    stored once and acknowledged by the new hub straight from the broker's copy (PUBACK
+    only after commit) — the test agent never sends it twice."""
     config_file = tmp_path / "hub.yaml"
     config_file.write_text(yaml.safe_dump(hub_config.model_dump(mode="json")))
     agent = make_agent("pi-1")
@@ -48,12 +49,16 @@ def test_a_batch_received_by_a_hub_killed_before_its_commit_is_delivered_again(
     )
     try:
         agent.status("online")  # the hub records it once it is subscribed
-        assert wait_for(lambda: bool(store.agents())), "the hub process never subscribed"
+        wait_for(lambda: bool(store.agents()), 15, "the hub process recorded the status")
         blocker = connect(store.path)
         blocker.execute("BEGIN IMMEDIATE")
 
         agent.send(trade_batch("pi-1", 1, 300))
-        time.sleep(0.5)  # received, waiting on the write lock
+        # Status + batch received, nothing committed, nothing queued: the writer holds the
+        # batch and waits on the write lock (the status line comes every 0.5 s).
+        waiting = re.compile(r"received=2, batches=0, .* queued=0")
+        wait_for(lambda: any(waiting.search(line) for line in status_lines(hub_config)), 10,
+                 "the hub's status line: the batch received, taken, not committed")
         os.kill(hub.pid, signal.SIGKILL)
         hub.wait(10)
         blocker.execute("ROLLBACK")

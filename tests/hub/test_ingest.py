@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,14 +150,14 @@ def test_a_hub_started_before_its_broker_connects_once_the_broker_is_up(
     hub_config: HubConfig, store: HubStore, plain_broker: Broker,
     make_agent: Callable[..., TestAgent],
 ) -> None:
-    """Tried: the broker stopped, the ingest started, the broker started 1 s later.
-    Kept: the ingest retried on its own (jittered backoff) and subscribed; a batch sent
-    then is committed and acknowledged."""
+    """Tried: the broker stopped, the ingest started, the broker started once the ingest
+    had failed to reach it twice. Kept: the ingest retried on its own (jittered backoff)
+    and subscribed; a batch sent then is committed and acknowledged."""
     plain_broker.stop()
     service = IngestService(hub_config, store=store)
     service.start()
     try:
-        time.sleep(1.0)
+        wait_for(lambda: service.retries >= 2, 15, "two attempts on the absent broker")
         assert not service.connected
         plain_broker.start()
         assert service.wait_subscribed(15), "the ingest never connected"

@@ -14,6 +14,7 @@ TLS, the hub's real ingest and `hub command` with the provisioned hub-mqtt.yaml.
 from __future__ import annotations
 
 import getpass
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ import yaml
 from click.testing import CliRunner
 
 from hub.cli import hub_group
+from hub.commands import CommandOutcome, new_command, send_command
 from hub.ingest.service import IngestService
 from hub.store.store import HubStore
 from provisioning.broker import free_port
@@ -204,3 +206,32 @@ def test_hub_command_without_an_operator_identity_refuses_instead_of_taking_over
     assert "hub-mqtt.yaml" in str(result.exception)
     assert "New client connected" not in log.text()
     assert ingest.connected
+
+
+def test_a_second_hub_command_at_once_takes_the_operator_connection_and_the_first_says_so(
+    hub_config: HubConfig, connect: Connect,
+) -> None:
+    """Tried: a command to pi-2 waiting for an answer (pi-2 receives it and stays silent),
+    then a second command from the same operator identity to pi-1, which answers. Kept:
+    the second is done; the first stops waiting at once and reports the dropped
+    connection instead of a silent timeout. One certificate, one connection: the
+    operator's too, so `hub command`s run one at a time."""
+    operator = hub_config.command_mqtt
+    assert operator is not None
+    pi_1, pi_2 = connect("pi-1"), connect("pi-2")
+    answer_commands(pi_1, "pi-1")
+    pi_2.subscribe(topics.hub_command("pi-2"))
+    outcomes: list[CommandOutcome] = []
+    with HubStore.in_dir(hub_config.data_dir) as store:
+        first = threading.Thread(target=lambda: outcomes.append(
+            send_command(operator, store, new_command("pi-2", "send_status"), wait_s=30)))
+        started_at = time.monotonic()
+        first.start()
+        pi_2.receive_until(topics.hub_command("pi-2"))
+        second = send_command(operator, store, new_command("pi-1", "send_status"), wait_s=5)
+        first.join(10)
+
+    assert second.ok
+    [dropped] = outcomes
+    assert dropped.result is None and dropped.dropped is not None
+    assert time.monotonic() - started_at < 15, "the first command waited out its 30 s"

@@ -363,3 +363,18 @@ def test_the_installed_command_reports_a_bad_config(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {path}: invalid config")
     assert f"{path}: exchanges[0].depht: unknown key" in result.stderr
+
+
+@pytest.mark.parametrize("model", [EdgeConfig, HubConfig], ids=["edge", "hub"])
+def test_a_binary_config_file_is_a_config_error_naming_it(
+    tmp_path: Path, model: type[ConfigModel]
+) -> None:
+    """Tried: load_config on a file of binary bytes (a PNG header). Kept: ConfigError
+    naming the file as not YAML text (was: UnicodeDecodeError escaping the loader)."""
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(model, path)
+
+    assert str(caught.value).startswith(f"{path}: not a YAML text file (byte 0 is not UTF-8)")

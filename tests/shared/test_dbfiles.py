@@ -10,11 +10,13 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from edge.store.db import open_store as edge_open_store
 from edge.store.writer import StoreWriter
 from shared.config.store import StoreConfig
 from shared.dbfiles import ensure_folder, open_readonly, open_writable, wal_file
@@ -100,6 +102,42 @@ def test_a_snapshot_beside_a_running_writer_sees_its_commits(tmp_path: Path) -> 
         conn.close()
     finally:
         writer.close()
+
+
+def test_checking_a_database_this_process_has_open_leaves_its_locks_alone(
+    tmp_path: Path,
+) -> None:
+    """Tried: a writer open in this process, then a read-only open and close of the same
+    file (its checks), then another process opening and closing the store. Kept: the
+    writer still holds its lock, so that process cannot checkpoint and delete the WAL
+    under it: the -wal is the same file and a new read here sees the other process's
+    row. (Reading the header through a file descriptor of our own and closing it drops
+    every POSIX lock this process holds on the file: the WAL was then deleted and this
+    process read a stale copy.)"""
+    path = tmp_path / "edge.db"
+    writer = edge_open_store(path)
+    wal = wal_file(path).stat().st_ino
+    open_readonly(path).close()
+    open_readonly(path, snapshot=True).close()
+
+    subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(path)], check=True, timeout=60)
+
+    assert wal_file(path).stat().st_ino == wal
+    conn = open_readonly(path)
+    assert conn.execute("SELECT COUNT(*) FROM feed_events").fetchone() == (1,)
+    conn.close()
+    writer.close()
+
+
+OTHER_PROCESS = """
+import sys
+from edge.store.db import open_store
+open_store(sys.argv[1]).close()
+conn = open_store(sys.argv[1])
+conn.execute("INSERT INTO feed_events (exchange, symbol, kind, detail, ts_ns) "
+             "VALUES ('x', 'S/T', 'k', '', 1)")
+conn.close()
+"""
 
 
 def test_a_read_only_connection_cannot_write(tmp_path: Path, database: Path) -> None:

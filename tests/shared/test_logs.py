@@ -142,3 +142,23 @@ def test_setting_up_again_replaces_its_own_handlers_only(tmp_path: Path) -> None
     assert other in logging.getLogger().handlers
     assert len(lines(path)) == 1
     assert lines(tmp_path / "a.log") == []
+
+
+def test_a_log_folder_that_cannot_be_made_is_one_error_naming_it(tmp_path: Path) -> None:
+    """Tried: logging.file under a data_dir that is a regular file. Kept: an
+    OperationalError naming the folder, the file in the way and the setting (was:
+    NotADirectoryError from mkdir, a traceback); no handler is left installed."""
+    from shared.errors import OperationalError
+
+    blocker = tmp_path / "data"
+    blocker.write_text("x")
+    handlers = list(logging.getLogger().handlers)
+
+    with pytest.raises(OperationalError) as caught:
+        setup_logging(LoggingConfig(file="logs/agent.log"), data_dir=blocker)
+
+    assert str(caught.value) == (
+        f"{blocker / 'logs'}: not a folder ({blocker} is a file): point logging.file (or "
+        "data_dir) at a folder"
+    )
+    assert list(logging.getLogger().handlers) == handlers

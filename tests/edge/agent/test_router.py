@@ -12,6 +12,7 @@ from shared.book import OrderBook
 from shared.clock import ManualClock
 from shared.config.store import StoreConfig
 from shared.trading.arbitrage import ArbitrageDetector
+from tests.edge.contract import contract_problems
 
 NS = 1_000_000_000
 
@@ -50,6 +51,8 @@ def test_an_opportunity_between_two_exchanges_is_stored_with_its_duration(
     assert (buy, sell, duration) == ("binanceus", "kraken", 3 * NS)
     assert 70 < edge_bps < 100  # ~100 bps gross less 20 bps of fees
     assert Decimal(size) > 0
+    # The hub takes the row as written (shared/sync/tables.py's column types).
+    assert contract_problems(tmp_path / "edge.db")[1] == []
 
 
 def test_no_opportunity_is_stored_when_fees_eat_the_edge(tmp_path: Path) -> None:

@@ -9,9 +9,7 @@ every row of every synced table is checked against the contract.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +18,7 @@ from edge.simulator.thread import SimulatorThread
 from shared.config.base import validate_config
 from shared.config.edge import EdgeConfig
 from shared.config.simulator import SimulatorConfig
-from shared.sync.tables import TABLES
+from tests.edge.contract import contract_problems
 
 pytestmark = pytest.mark.slow
 
@@ -55,17 +53,7 @@ def test_every_row_the_agent_writes_passes_the_contracts_column_checks(tmp_path:
     finally:
         sim.stop()
 
-    conn = sqlite3.connect(f"file:{tmp_path / 'edge.db'}?mode=ro", uri=True)
-    refused: list[tuple[str, Any, str, str]] = []
-    counts: dict[str, int] = {}
-    for name, table in TABLES.items():
-        rows = conn.execute(f"SELECT {', '.join(table.columns)} FROM {name}").fetchall()
-        counts[name] = len(rows)
-        for row in rows:
-            wrong = table.row_problem(row)
-            if wrong is not None:
-                refused.append((name, row[0], *wrong))
-    conn.close()
+    counts, refused = contract_problems(tmp_path / "edge.db")
 
     assert refused == []
     for name in ("trades", "book_snapshots", "feed_events", "raw_messages",

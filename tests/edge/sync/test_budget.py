@@ -13,6 +13,7 @@ from edge.sync.budget import DiskBudget, used_bytes
 from shared.clock import ManualClock
 from shared.config.store import RetentionConfig
 from shared.config.sync import SyncConfig
+from tests.edge.contract import contract_problems
 from tests.edge.sync.helpers import new_writer, put_trades
 
 DAY_NS = 86_400 * 1_000_000_000
@@ -67,6 +68,7 @@ def test_drop_oldest_deletes_unsynced_droppable_rows_and_records_every_drop(
     assert raw[0][1] == 101
     assert all(b[1] == a[2] + 1 for a, b in itertools.pairwise(raw))
     assert all("disk budget" in d[4] for d in drops)
+    assert contract_problems(db)[1] == []  # the sync_drops rows are what the hub accepts
     kept_snapshots = conn.execute("SELECT MIN(id) FROM book_snapshots").fetchone()[0]
     assert kept_snapshots is None or kept_snapshots == 1 + dropped.get("book_snapshots", 0)
     budget.close()

@@ -61,7 +61,7 @@ def library_run(db: Path, exchange: str, symbol: str, frm: str, to: str) -> tupl
         ))
         config, _ = _backtest_config(
             None, conn, ("trend",), exchange, symbol, start, end, candle_mode=True,
-            params={}, balance=Decimal(10_000), fee=None, slippage_bps=None,
+            params={}, balance=Decimal(10_000), fee=None, slippage_bps=None, timeframe="5m",
         )
     finally:
         conn.close()
@@ -94,8 +94,8 @@ def test_a_5m_backtest_runs_on_the_stored_1m_candles_resampled_exactly(
     assert any("Candles: 5m" in note for note in doc["notes"])
     expected, count = library_run(minutes_store, "binanceus", "BTC/USDT", "2023-03-01",
                                   "2023-03-03")
-    assert doc["events"] == count == 3 * 288 - 1  # the last bucket closes after --to
-    assert json.loads(one_minute.stdout)["events"] == 3 * 1440 - 1
+    assert doc["events"] == count == 3 * 288  # the last bucket closes at --to's midnight
+    assert json.loads(one_minute.stdout)["events"] == 3 * 1440
     assert doc["strategies"]["trend"]["final_equity"] == str(
         expected.result().runs["trend"].final.equity
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 import pytest
@@ -106,6 +106,33 @@ def test_a_candle_backtest_run_twice_gives_the_same_fills_bit_for_bit(real_data:
         ]
         assert a.final.equity == b.final.equity
         assert a.metrics == b.metrics
+
+
+@pytest.mark.real_data
+def test_a_candle_fill_is_stamped_at_the_open_of_the_bar_whose_prices_it_got(
+    real_data: Path,
+) -> None:
+    """Tried: three days of real candles through trend and mean reversion (brackets,
+    stops, exits), each bar an event at its close. Kept: every fill carries the open
+    time of a bar whose range holds its price, and each market order's fill is that
+    bar's open moved by the slippage: stamped and priced by the same bar, not the bar
+    before's close."""
+    candles = candles_of(load_rows(real_data))[: 3 * 1440]
+    by_open = {c.open_time_ms * 1_000_000: c for c in candles}
+
+    result = candle_backtest(candles)
+
+    fills = [f for run in result.runs.values() for f in run.fills]
+    assert len(fills) > 20
+    for f in fills:
+        bar = by_open[f.ts_ns]
+        assert bar.low <= f.price <= bar.high, (f, bar)
+    entries = [f for f in result.runs["trend"].fills if f.side == "buy"]
+    tick = Decimal("0.01")
+    for f in entries:
+        bar = by_open[f.ts_ns]
+        slipped = (bar.open * Decimal("1.0003") / tick).to_integral_value(ROUND_CEILING) * tick
+        assert f.price == min(slipped, bar.high), (f, bar)
 
 
 def test_the_equity_curve_sits_on_a_fixed_grid_and_ends_at_the_final_equity(

@@ -128,7 +128,7 @@ def test_trend_over_real_candles_matches_the_numpy_reference(real_data: Path) ->
 
     backtest = run_engine(candles)
     fills = backtest.ledger.fills
-    bar_of = {candle_close_ns(c): i for i, c in enumerate(candles)}  # fills at the bar's event
+    bar_of = {c.open_time_ms * 1_000_000: i for i, c in enumerate(candles)}  # at its open
     got = [(f.side, bar_of[f.ts_ns], float(f.price), float(f.qty)) for f in fills]
 
     assert len(expected_trades) > 20, "the reference should trade a lot over three weeks"

@@ -142,3 +142,23 @@ def test_book_mode_ignores_candles() -> None:
 
     clock.set_ns(2 * MINUTE)
     assert not broker.on_candle(candle(1, "100.00", "101.00", "99.00", "100.50"))
+
+
+def test_a_fill_and_its_order_events_are_stamped_at_the_open_of_the_bar_it_fills_in() -> None:
+    """Tried: a bracketed market buy decided on bar 0's close, filled at bar 1's open,
+    and its stop hit in bar 2, each bar handed over at its close (when it is known).
+    Kept: every fill and every order event of a bar carries that bar's open time, the
+    time of the price it got, not the close one bar later."""
+    broker, clock = _candle_broker()
+    buy = broker.submit(order("buy", "1", bracket=Bracket(D("99.00"), None))).orders[0]
+
+    clock.set_ns(2 * MINUTE)
+    entered = broker.on_candle(candle(1, "100.00", "100.20", "99.80", "100.10"))
+    clock.set_ns(3 * MINUTE)
+    stopped = broker.on_candle(candle(2, "100.10", "100.20", "98.50", "98.80"))
+
+    assert [f.ts_ns for f in entered.fills] == [MINUTE]
+    assert last_state(entered, buy.id).updated_ns == MINUTE
+    assert {o.updated_ns for o in entered.orders} == {MINUTE}  # the entry and its stop leg
+    assert [(f.side, f.ts_ns) for f in stopped.fills] == [("sell", 2 * MINUTE)]
+    assert {o.updated_ns for o in stopped.orders} == {2 * MINUTE}

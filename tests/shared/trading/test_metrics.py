@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import statistics
 from decimal import Decimal
 
 import pytest
 
 from shared.trading.metrics import (
+    MIN_RATIO_DAYS,
+    buy_and_hold,
     compute_metrics,
     max_drawdown,
     round_trips,
@@ -32,26 +35,86 @@ def fill(side: str, price: str, qty: str, fee: str, ts: int, symbol: str = "BTC/
 # Daily equity 100 -> 110 -> 99 -> 121: returns +10 %, -10 %, +2/9.
 CURVE = [100.0, 110.0, 99.0, 121.0]
 TIMES = [i * DAY_NS for i in range(4)]
+# A week of it: the same three returns, then +10 %, -10 %, +2/9, +10 % (7 daily returns).
+WEEK = [100.0, 110.0, 99.0, 121.0, 133.1, 119.79, 146.41, 161.051]
+WEEK_TIMES = [i * DAY_NS for i in range(8)]
+
+
+def week_returns() -> list[float]:
+    return [b / a - 1 for a, b in zip(WEEK, WEEK[1:], strict=False)]
 
 
 def test_sharpe_of_a_daily_curve_matches_the_hand_computation() -> None:
-    # mean = 2/27; deviations 0.7/27, -4.7/27, 4/27; sample variance = 19.29/729 / ... :
-    # sum of squares 38.58/729 over n-1 = 2 gives 19.29/729, so std = sqrt(19.29)/27.
-    expected = (2 / 27) / (math.sqrt(19.29) / 27) * math.sqrt(365)
+    r = week_returns()
+    expected = statistics.mean(r) / statistics.stdev(r) * math.sqrt(365)
 
-    m = compute_metrics(TIMES, CURVE, [0.0] * 4, [], [], DAY_S)
+    m = compute_metrics(WEEK_TIMES, WEEK, [0.0] * 8, [], [], DAY_S)
 
     assert m.sharpe == pytest.approx(expected, rel=1e-12)
-    assert m.sharpe == pytest.approx(2 / math.sqrt(19.29) * math.sqrt(365), rel=1e-12)
+    assert m.ratio_days == 7
 
 
 def test_sortino_uses_the_downside_deviation_over_every_period() -> None:
-    # Only -10 % is below 0: downside = sqrt(0.01 / 3) = 0.1 / sqrt(3).
-    expected = (2 / 27) / (0.1 / math.sqrt(3)) * math.sqrt(365)
+    # Only the two -10 % days are below 0: downside = sqrt(2 * 0.01 / 7).
+    r = week_returns()
+    expected = statistics.mean(r) / math.sqrt(2 * 0.01 / 7) * math.sqrt(365)
 
-    m = compute_metrics(TIMES, CURVE, [0.0] * 4, [], [], DAY_S)
+    m = compute_metrics(WEEK_TIMES, WEEK, [0.0] * 8, [], [], DAY_S)
 
     assert m.sortino == pytest.approx(expected, rel=1e-12)
+
+
+def test_sharpe_and_sortino_come_from_utc_day_closes_not_from_every_sample() -> None:
+    """Tried: the week's curve sampled every minute, each day wiggling ±1 % around a
+    level that moves from one day's close to the next (a sample at midnight holds
+    the day before's close). Kept: the ratios of the 7 daily closes, annualized by
+    sqrt(365): the minutes' wiggles, which per-minute returns annualized by
+    sqrt(525600) would blow up, take no part."""
+    times, equity = [], []
+    for day in range(7):
+        for minute in range(1440):
+            times.append(day * DAY_NS + minute * 60 * 10**9)
+            wiggle = 0.01 if minute % 2 else -0.01
+            equity.append(WEEK[day] * (1 + wiggle) if minute else WEEK[day])
+    times.append(7 * DAY_NS)
+    equity.append(WEEK[7])
+    r = week_returns()
+
+    m = compute_metrics(times, equity, [0.0] * len(times), [], [], 60.0)
+
+    assert m.ratio_days == 7
+    assert m.sharpe == pytest.approx(
+        statistics.mean(r) / statistics.stdev(r) * math.sqrt(365), rel=1e-9
+    )
+    assert m.sortino == pytest.approx(
+        statistics.mean(r) / math.sqrt(2 * 0.01 / 7) * math.sqrt(365), rel=1e-9
+    )
+
+
+def test_a_window_shorter_than_a_week_of_days_has_no_sharpe_or_sortino() -> None:
+    """Tried: three days of a curve that moves. Kept: no Sharpe, no Sortino (the
+    report says n/a, needs 7 days), and the three daily returns are counted."""
+    m = compute_metrics(TIMES, CURVE, [0.0] * 4, [], [], DAY_S)
+
+    assert (m.sharpe, m.sortino, m.ratio_days) == (None, None, 3)
+    assert MIN_RATIO_DAYS == 7
+
+
+def test_buy_and_hold_is_the_price_path_on_the_grid_from_the_first_price() -> None:
+    """Tried: prices 100 at the start, 120 a day later, 90 then 110. Kept: the curve on
+    the grid holds the last price at or before each sample over the first, and its
+    return, drawdown and (under a week) no Sharpe."""
+    grid = [0, DAY_NS, 2 * DAY_NS, 3 * DAY_NS]
+
+    base = buy_and_hold(grid, [0, DAY_NS - 5, 2 * DAY_NS + 1, 3 * DAY_NS],
+                        [100.0, 120.0, 90.0, 110.0])
+
+    assert base is not None
+    assert base.curve == [1.0, 1.2, 1.2, 1.1]
+    assert base.total_return == pytest.approx(0.1)
+    assert base.max_drawdown == pytest.approx(1 - 1.1 / 1.2)
+    assert base.sharpe is None and base.ratio_days == 3
+    assert buy_and_hold(grid, [], []) is None
 
 
 def test_drawdown_total_return_and_cagr_of_the_daily_curve() -> None:

@@ -102,6 +102,23 @@ def test_the_daily_start_equity_rolls_at_utc_midnight() -> None:
     assert p.daily_pnl() == 0
 
 
+def test_a_fill_stamped_before_midnight_but_booked_after_it_keeps_the_new_day() -> None:
+    """Tried: the day rolled at midnight (a timer tick), then a fill stamped 23:59 of the
+    day before is booked (a candle backtest books the 23:59 bar at its close, 00:00,
+    stamped at its open). Kept: the day stays the new one, its start equity is not
+    reset again, and the next tick of the new day does not reset it either."""
+    p = Portfolio("s1", D(1_000))
+    p.observe(NS_PER_DAY - 120 * 10**9)
+    p.observe(2 * NS_PER_DAY)  # midnight: the new day starts from 1,000
+
+    p.apply(fill("buy", "1", "100", fee="1", ts=2 * NS_PER_DAY - 60 * 10**9))
+    p.observe(2 * NS_PER_DAY + 60 * 10**9)
+
+    assert p.day == 2
+    assert p.day_start_equity == D(1_000)
+    assert p.daily_pnl() == D(-1)
+
+
 def test_state_reports_every_figure() -> None:
     p = Portfolio("s1", D(1_000))
     p.apply(fill("buy", "1", "100", "1"))
