@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from demo.news_server import FEEDS, NewsFeedServer
 from edge.replay import replay_files, report_rows
 from hub.store.store import HubStore
+from shared.cli_tables import OutputTable, label, number, print_tables, text
 from shared.readers import agent_epoch
 from shared.sync.digest import rows_digest
 from shared.sync.tables import LEGACY_EPOCH
@@ -162,20 +161,30 @@ def live_view(
 ) -> Group:
     """The demo's screen while it runs: per agent what it stored, what the hub holds of
     it, its news so far; then the hub's commands (``lines``) and their answers."""
-    collect = Table(title=f"TickerML demo — {elapsed:.0f}/{duration:.0f} s (paper trading only)")
-    collect.add_column("agent")
-    collect.add_column("exchange")
-    for name in ("trades", "candles", "snapshots", "events"):
-        collect.add_column(name, justify="right")
-    collect.add_column("last snapshot bid / ask")
-    sync = Table(title="sync to the hub (backlog and books: the agent's last status)")
-    sync.add_column("agent")
-    for name in ("link", "rows at hub", "rows stored", "backlog", "books synced"):
-        sync.add_column(name, justify="right")
-    news = Table(title=f"news: harvest, score, roll up every {news_interval_s:.0f} s")
-    news.add_column("agent")
-    for name in ("articles", "scored", "built-in rows", "LLM rows", "hourly rows"):
-        news.add_column(name, justify="right")
+    tables = live_tables(agents, store, elapsed, duration, news_interval_s)
+    return Group(*tables, *(Text(line) for line in lines))
+
+
+def live_tables(
+    agents: list[dict[str, Any]], store: HubStore | None, elapsed: float, duration: float,
+    news_interval_s: float,
+) -> list[OutputTable]:
+    """The live view's tables (printed at the end where the output is not a terminal)."""
+    collect = OutputTable(
+        [label("agent"), label("exchange"), number("trades"), number("candles"),
+         number("snapshots"), number("events"), label("last snapshot bid / ask")],
+        title=f"TickerML demo — {elapsed:.0f}/{duration:.0f} s (paper trading only)",
+    )
+    sync = OutputTable(
+        [label("agent"), label("link"), number("rows at hub"), number("rows stored"),
+         number("backlog"), number("books synced")],
+        title="sync to the hub (backlog and books: the agent's last status)",
+    )
+    news = OutputTable(
+        [label("agent"), number("articles"), number("scored"), number("built-in rows"),
+         number("LLM rows"), number("hourly rows")],
+        title=f"news: harvest, score, roll up every {news_interval_s:.0f} s",
+    )
     for agent in agents:
         counts = table_counts(agent["db"])
         collect.add_row(
@@ -193,7 +202,7 @@ def live_view(
         stored = news_counts(agent["db"])
         news.add_row(agent["agent_id"], *(f"{stored.get(key, 0):,}" for key in
                                           ("articles", "scored", "builtin", "llm", "hourly")))
-    return Group(collect, sync, news, *(Text(line) for line in lines))
+    return [collect, sync, news]
 
 
 def print_summary(
@@ -218,12 +227,12 @@ def print_summary(
         "crossed": "crossed",
         "trades": "trades",
     }
-    table = Table()
-    for key, header in columns.items():
-        table.add_column(header, justify="left" if key in ("exchange", "symbol") else "right")
-    for row in rows:
-        table.add_row(*(str(row[key]) for key in columns))
-    console.print(table)
+    table = OutputTable([
+        label(header) if key in ("exchange", "symbol") else number(header)
+        for key, header in columns.items()
+    ])
+    table.add_rows([row[key] for key in columns] for row in rows)
+    print_tables(table, console=console)
     console.rule("stored per agent")
     for agent in agents:
         counts = table_counts(agent["db"])
@@ -233,14 +242,14 @@ def print_summary(
             + f"  db={agent['db']}"
         )
     console.rule("paper trading (paper money only), from each agent's ledger")
-    table = Table()
-    for column in ("agent", "strategy", "orders", "fills", "rejections", "equity", "realized",
-                   "fees"):
-        table.add_column(column, justify="left" if column in ("agent", "strategy") else "right")
+    table = OutputTable([
+        label("agent"), label("strategy"),
+        *(number(n) for n in ("orders", "fills", "rejections", "equity", "realized", "fees")),
+    ])
     for agent in agents:
         for paper_row in _paper_rows(agent["db"]):
             table.add_row(agent["agent_id"], *paper_row)
-    console.print(table)
+    print_tables(table, console=console)
     _print_news(console, agents, news)
     console.rule("commands from the hub, and the agents' answers")
     for line in commands or ["(none sent: the agents stopped first)"]:
@@ -252,17 +261,18 @@ def print_summary(
 
 def _print_sync_check(console: Console, checks: list[dict[str, Any]]) -> None:
     console.rule("each agent's tables against the hub's copy (row count and contents)")
-    table = Table()
-    for column in ("agent", "table", "edge rows", "hub rows", "contents"):
-        table.add_column(column, justify="left" if column in ("agent", "table") else "right")
+    table = OutputTable(
+        [label("agent"), label("table"), number("edge rows"), number("hub rows"),
+         number("contents")]
+    )
     for check in checks:
         if check["edge_rows"] or check["hub_rows"]:
             table.add_row(
                 check["agent"], check["table"], f"{check['edge_rows']:,}",
                 f"{check['hub_rows']:,}",
-                "[green]match[/green]" if check["match"] else "[red]DIFFER[/red]",
+                Text("match", style="green") if check["match"] else Text("DIFFER", style="red"),
             )
-    console.print(table)
+    print_tables(table, console=console)
     busy = {c["table"] for c in checks if c["edge_rows"] or c["hub_rows"]}
     quiet = [name for name in SYNCED if name not in busy]
     if quiet:
@@ -311,9 +321,11 @@ def _print_news(console: Console, agents: list[dict[str, Any]], news: NewsDemo) 
     )
     console.print(f"feed server answers (304: nothing new since that agent's last ETag): "
                   f"{served or 'none'}", highlight=False)
-    headlines = Table(title="a few headlines, newest of each label (market-wide score)")
-    for column in ("agent", "source", "score", "label", "coins", "headline"):
-        headlines.add_column(column, justify="right" if column == "score" else "left")
+    headlines = OutputTable(
+        [label("agent"), label("source"), number("score"), label("label"), text("coins"),
+         text("headline")],
+        title="a few headlines, newest of each label (market-wide score)",
+    )
     rollups: list[tuple[str, tuple[Any, ...]]] = []
     for agent in agents:
         counts = news_counts(agent["db"])
@@ -333,24 +345,24 @@ def _print_news(console: Console, agents: list[dict[str, Any]], news: NewsDemo) 
             console.print(f"  Ollama unreachable at {news.ollama_host}: built-in scorer "
                           f"(its log: \"{FALLBACK_LOGGED} ...\")", highlight=False)
         for row in _news_rows(agent["db"], _HEADLINES_SQL):
-            headlines.add_row(agent["agent_id"], escape(row[0]), f"{row[1]:+.2f}", row[2],
-                              row[3] or "-", escape(row[4]))
+            headlines.add_row(agent["agent_id"], row[0], f"{row[1]:+.2f}", row[2], row[3] or None,
+                              row[4])
         rollups += [(agent["agent_id"], row) for row in _news_rows(agent["db"], _ROLLUP_SQL)]
-    console.print(headlines)
+    print_tables(headlines, console=console)
     if not rollups:
         console.print("hourly roll-up: no hour has closed yet; `tickerml news show` lists "
                       "roll-ups once one has", highlight=False)
         return
-    table = Table(title="latest hourly roll-up per symbol (* = market-wide)")
-    for column in ("agent", "symbol", "hour (UTC)", "articles", "weighted", "regime",
-                   "regime score"):
-        table.add_column(column, justify="left" if column in ("agent", "symbol", "regime")
-                         else "right")
+    table = OutputTable(
+        [label("agent"), label("symbol"), number("hour (UTC)"), number("articles"),
+         number("weighted"), label("regime"), number("regime score")],
+        title="latest hourly roll-up per symbol (* = market-wide)",
+    )
     for agent_id, (symbol, hour_ns, articles, weighted, regime, regime_score) in rollups:
         hour = datetime.fromtimestamp(hour_ns / 1e9, UTC).strftime("%Y-%m-%d %H:00")
-        table.add_row(agent_id, symbol, hour, str(articles), f"{weighted:+.2f}", regime,
+        table.add_row(agent_id, symbol, hour, articles, f"{weighted:+.2f}", regime,
                       f"{regime_score:+.2f}")
-    console.print(table)
+    print_tables(table, console=console)
 
 
 _HEADLINES_SQL = """

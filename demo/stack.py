@@ -44,13 +44,15 @@ import click
 import yaml
 from rich.console import Console, Group
 from rich.live import Live
+from rich.text import Text
 
 from demo.news_server import NewsFeedServer
-from demo.report import NewsDemo, live_view, print_summary, sync_check
+from demo.report import NewsDemo, live_tables, live_view, print_summary, sync_check
 from edge.simulator.server import SimulatorUrls
 from edge.simulator.thread import SimulatorThread
 from hub.store.store import HubStore
 from provisioning.broker import Broker, free_port, mosquitto_binary
+from shared.cli_tables import print_tables
 from shared.config.simulator import SimulatorConfig
 
 SIM_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
@@ -326,7 +328,10 @@ def run_demo(console: Console, duration: float, data_dir: Path, seed: int) -> No
         def view(elapsed: float) -> Group:
             return live_view(agents, hub.store, script.lines, elapsed, duration, NEWS_INTERVAL_S)
 
-        with Live(view(0), console=console, refresh_per_second=1) as live:
+        # Live crops its view to the width: where the output is not a terminal it shows
+        # nothing, and the last view is printed whole below instead.
+        with Live(view(0), console=console, refresh_per_second=1,
+                  transient=not console.is_terminal) as live:
             while any(p.poll() is None for p in procs):
                 time.sleep(1)
                 elapsed = time.monotonic() - start
@@ -336,7 +341,11 @@ def run_demo(console: Console, duration: float, data_dir: Path, seed: int) -> No
             script.join(30)
             live.update(view(time.monotonic() - start))
         if not console.is_terminal:
-            console.line()  # Live leaves the cursor at the end of its last line there
+            tables = live_tables(agents, hub.store, time.monotonic() - start, duration,
+                                 NEWS_INTERVAL_S)
+            print_tables(*tables, console=console)
+            for line in script.lines:
+                console.print(Text(line), soft_wrap=True)
         for agent in agents:
             if agent["process"].returncode != 0:
                 raise click.ClickException(

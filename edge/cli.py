@@ -87,8 +87,7 @@ def replay_command(files: tuple[Path, ...], as_json: bool, strict: bool) -> None
 
 
 def _print_replay(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from shared.cli_tables import OutputTable, label, number, print_tables
 
     columns = [
         ("messages", "msgs"),
@@ -102,17 +101,16 @@ def _print_replay(rows: list[dict[str, Any]]) -> None:
         ("malformed", "malformed"),
         ("trades", "trades"),
     ]
-    table = Table(title="replay")
-    table.add_column("exchange")
-    table.add_column("symbol")
-    table.add_column("book")
-    for _, header in columns:
-        table.add_column(header, justify="right")
+    table = OutputTable(
+        [label("exchange"), label("symbol"), label("book"),
+         *(number(header) for _, header in columns)],
+        title="replay",
+    )
     for row in rows:
         table.add_row(
-            row["exchange"], row["symbol"], row["book"], *(str(row[key]) for key, _ in columns)
+            row["exchange"], row["symbol"], row["book"], *(row[key] for key, _ in columns)
         )
-    Console().print(table)
+    print_tables(table)
 
 
 def _agent_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -277,36 +275,32 @@ def stats_command(config_file: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from shared.cli_tables import OutputTable, label, number, print_tables
 
     def when(ns: int | None) -> str:
         if ns is None:
             return "-"
         return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
-    tables = Table(title=f"store {path}")
-    for header in ("table", "rows", "min id", "max id", "max id ever", "last (UTC)"):
-        tables.add_column(header, justify="left" if header == "table" else "right")
+    tables = OutputTable(
+        [label("table"), number("rows"), number("min id"), number("max id"),
+         number("max id ever"), number("last (UTC)")],
+        title=f"store {path}",
+    )
     for t in summary["tables"]:
         tables.add_row(
-            t["table"], str(t["rows"]), str(t["min_id"] or "-"), str(t["max_id"] or "-"),
-            str(t["max_id_ever"]), when(t["last_ns"]),
+            t["table"], t["rows"], t["min_id"], t["max_id"], t["max_id_ever"], when(t["last_ns"]),
         )
-    symbols = Table(title="per exchange and symbol")
-    for header in ("table", "exchange", "symbol", "rows", "last (UTC)"):
-        symbols.add_column(header, justify="right" if header == "rows" else "left")
+    symbols = OutputTable(
+        [label("table"), label("exchange"), label("symbol"), number("rows"), label("last (UTC)")],
+        title="per exchange and symbol",
+    )
     for s in summary["symbols"]:
-        symbols.add_row(s["table"], s["exchange"], s["symbol"], str(s["rows"]), when(s["last_ns"]))
-    events = Table(title="feed events")
-    for header in ("exchange", "kind", "count"):
-        events.add_column(header, justify="right" if header == "count" else "left")
+        symbols.add_row(s["table"], s["exchange"], s["symbol"], s["rows"], when(s["last_ns"]))
+    events = OutputTable([label("exchange"), label("kind"), number("count")], title="feed events")
     for e in summary["events"]:
-        events.add_row(e["exchange"], e["kind"], str(e["count"]))
-    console = Console()
-    console.print(tables)
-    console.print(symbols)
-    console.print(events)
+        events.add_row(e["exchange"], e["kind"], e["count"])
+    print_tables(tables, symbols, events)
 
 
 @edge_group.command(name="simulate")

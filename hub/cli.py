@@ -105,14 +105,15 @@ def agents_command(config_file: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([agent.to_dict() for agent in fleet], indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from shared.cli_tables import OutputTable, label, number, print_tables, text
 
-    table = Table(title=f"fleet ({len(fleet)} agent(s))")
-    for header in ("agent", "state", "last seen", "versions (agent/model/spec)", "backlog",
-                   "lag rows", "lag s", "books", "stale", "paused", "dropped", "dead",
-                   "limited", "epoch", "conflicts"):
-        table.add_column(header, justify="left" if header in ("agent", "state") else "right")
+    table = OutputTable(
+        [label("agent"), label("state"), number("last seen"),
+         text("versions (agent/model/spec)"), number("backlog"), number("lag rows"),
+         number("lag s"), number("books"), text("stale"), number("paused"), number("dropped"),
+         number("dead"), number("limited"), number("epoch"), number("conflicts")],
+        title=f"fleet ({len(fleet)} agent(s))",
+    )
     for a in fleet:
         age = "-" if a.last_seen_age_s is None else f"{a.last_seen_age_s:.0f}s ago"
         table.add_row(
@@ -128,7 +129,7 @@ def agents_command(config_file: Path, as_json: bool) -> None:
             # A second epoch: the agent's database was replaced (a new series).
             f"{(a.epoch or '-')[:8]} ({len(a.epochs)})", str(a.conflicts),
         )
-    Console().print(table)
+    print_tables(table)
 
 
 @hub_group.command(name="command")
@@ -227,10 +228,13 @@ def import_db_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from hub.store.importer import import_db
+    from hub.store.importer import check_agent_id, import_db, open_agent_db
     from shared.markets import CACHE_DIR
 
     config = load_hub_config(config_file)
+    # Refused before the hub store is opened: a mistyped path must not leave a hub.db.
+    check_agent_id(agent_id)
+    open_agent_db(edge_db).close()
     if metadata_dir is None and (edge_db.parent / CACHE_DIR).is_dir():
         metadata_dir = edge_db.parent / CACHE_DIR
     console = Console(stderr=True)
@@ -257,17 +261,19 @@ def import_db_command(
                         for m in report.markets},
         }, indent=2))
         return
-    from rich.table import Table
+    from shared.cli_tables import OutputTable, label, number, print_tables
 
-    table = Table(title=f"{edge_db} -> {store.path} as {agent_id} (epoch {report.epoch})")
-    for header in ("table", "read", "added", "already present", "conflicts"):
-        table.add_column(header, justify="left" if header == "table" else "right")
+    table = OutputTable(
+        [label("table"), number("read"), number("added"), number("already present"),
+         number("conflicts")],
+        title=f"{edge_db} -> {store.path} as {agent_id} (epoch {report.epoch})",
+    )
     for t in report.tables:
         if t.present:
-            table.add_row(t.table, str(t.read), str(t.added), str(t.already), str(t.conflicts))
+            table.add_row(t.table, t.read, t.added, t.already, t.conflicts)
         else:
-            table.add_row(t.table, "-", "-", "(not in the agent's database)", "-")
-    Console().print(table)
+            table.add_row(t.table, None, None, "(not in the agent's database)", None)
+    print_tables(table)
     if report.markets_from is None:
         click.echo("market metadata: no markets folder beside the database and no --metadata; "
                    "backtests on the hub store infer tick and lot from stored prices")
@@ -307,17 +313,16 @@ def dead_letters_command(
     if as_json:
         click.echo(json.dumps([letter.to_dict() for letter in letters], indent=2))
         return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from shared.cli_tables import OutputTable, label, number, print_tables, text
 
-    table = Table(title=f"dead letters (newest {len(letters)})")
-    for header in ("id", "received (UTC)", "agent", "topic", "bytes", "reason"):
-        table.add_column(header, justify="right" if header in ("id", "bytes") else "left")
+    table = OutputTable(
+        [number("id"), label("received (UTC)"), label("agent"), text("topic"), number("bytes"),
+         text("reason")],
+        title=f"dead letters (newest {len(letters)})",
+    )
     for d in letters:
-        table.add_row(str(d.id), _utc(d.received_ns), d.agent_id or "-", escape(d.topic),
-                      str(d.payload_bytes), escape(d.reason))
-    Console().print(table)
+        table.add_row(d.id, _utc(d.received_ns), d.agent_id, d.topic, d.payload_bytes, d.reason)
+    print_tables(table)
     total = sum(counts.values(), IngestCounts())
     if total.dropped or total.rate_limited or total.retained_repeats:
         click.echo(
@@ -337,16 +342,16 @@ def _print_counts(
              **counts.get(agent, IngestCounts()).to_dict()} for agent in agents
         ], indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from shared.cli_tables import OutputTable, label, number, print_tables
 
-    table = Table(title="refused per agent (since the store began)")
-    for header in ("agent", "refused", "kept now", "not kept (budget)", "bytes not kept",
-                   "rate-limited", "bytes rate-limited", "retained repeats"):
-        table.add_column(header, justify="left" if header == "agent" else "right")
+    table = OutputTable(
+        [label("agent"), number("refused"), number("kept now"), number("not kept (budget)"),
+         number("bytes not kept"), number("rate-limited"), number("bytes rate-limited"),
+         number("retained repeats")],
+        title="refused per agent (since the store began)",
+    )
     for agent in agents:
         c = counts.get(agent, IngestCounts())
-        table.add_row(agent or "(no valid agent)", str(c.refused), str(kept.get(agent, 0)),
-                      str(c.dropped), str(c.dropped_bytes), str(c.rate_limited),
-                      str(c.rate_limited_bytes), str(c.retained_repeats))
-    Console().print(table)
+        table.add_row(agent or "(no valid agent)", c.refused, kept.get(agent, 0), c.dropped,
+                      c.dropped_bytes, c.rate_limited, c.rate_limited_bytes, c.retained_repeats)
+    print_tables(table)

@@ -7,7 +7,9 @@ point group (pyproject.toml), so the root command never imports it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -20,6 +22,11 @@ from provisioning.mosquitto import DEFAULT_PORT
 _OUT = click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
     help="The provisioning folder (created if absent).",
+)
+_JSON = click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print the folder, the CA fingerprint, the agents, the notes and every file with "
+    "its action as JSON.",
 )
 
 
@@ -52,9 +59,10 @@ def provision_group() -> None:
     help="Write `user USER` into mosquitto.conf: the user mosquitto becomes when started "
     "as root [default: mosquitto's own, `mosquitto`].",
 )
+@_JSON
 def broker_command(
     out: Path, agents: tuple[str, ...], hosts: tuple[str, ...], port: int | None,
-    bind: str | None, broker_user: str | None,
+    bind: str | None, broker_user: str | None, as_json: bool,
 ) -> None:
     """Create or complete a provisioning folder for the broker, the hub and agents.
 
@@ -70,6 +78,9 @@ def broker_command(
         )
     except ProvisioningError as exc:
         raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(_json(report), indent=2))
+        return
     _print(report)
     layout = report.layout
     click.echo(
@@ -83,7 +94,8 @@ def broker_command(
 @provision_group.command(name="add-agent")
 @click.argument("agent_id", metavar="ID")
 @_OUT
-def add_agent_command(agent_id: str, out: Path) -> None:
+@_JSON
+def add_agent_command(agent_id: str, out: Path, as_json: bool) -> None:
     """Issue a certificate for agent ID in an existing provisioning folder.
 
     The ACL grants topics by certificate name, so the running broker accepts the new
@@ -93,6 +105,9 @@ def add_agent_command(agent_id: str, out: Path) -> None:
         report = add_agent(out, agent_id)
     except ProvisioningError as exc:
         raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(_json(report), indent=2))
+        return
     _print(report)
     click.echo(
         f"\nCopy {report.layout.agent_dir(agent_id)}/ to the agent and paste its "
@@ -100,18 +115,43 @@ def add_agent_command(agent_id: str, out: Path) -> None:
     )
 
 
+def _shown(report: Report, path: Path) -> str:
+    """A file as the table shows it: relative to the folder when inside it."""
+    try:
+        return str(path.relative_to(report.layout.root))
+    except ValueError:
+        return str(path)
+
+
+def _json(report: Report) -> dict[str, Any]:
+    """What ``--json`` prints: the table's rows under ``files``, and what follows it."""
+    return {
+        "folder": str(report.layout.root),
+        "ca_fingerprint": report.ca_fingerprint,
+        "agents": list(report.agents),
+        "files": [{"file": _shown(report, c.path), "action": c.action} for c in report.changes],
+        "notes": list(report.notes),
+    }
+
+
 def _print(report: Report) -> None:
     console = Console(highlight=False, soft_wrap=True, emoji=False)
-    table = Table(title=f"Provisioning folder {report.layout.root}", show_lines=False)
-    table.add_column("file")
-    table.add_column("action")
-    for change in report.changes:
-        try:
-            shown = str(change.path.relative_to(report.layout.root))
-        except ValueError:
-            shown = str(change.path)
-        table.add_row(shown, change.action)
-    console.print(table)
+    title = f"Provisioning folder {report.layout.root}"
+    rows = [(_shown(report, c.path), c.action) for c in report.changes]
+    # shared.cli_tables' rules, by hand: provisioning imports nothing of ours. Piped:
+    # plain aligned lines, every path whole; a terminal: the paths fold, never the action.
+    if not console.is_terminal:
+        width = max([len("file"), *(len(path) for path, _ in rows)])
+        for line in [title, f"{'file':<{width}}  action",
+                     *(f"{path:<{width}}  {action}" for path, action in rows)]:
+            console.print(line, markup=False)
+    else:
+        table = Table(title=title)
+        table.add_column("file", overflow="fold")
+        table.add_column("action", no_wrap=True)
+        for path, action in rows:
+            table.add_row(path, action)
+        console.print(table)
     console.print(f"CA fingerprint (SHA-256): {report.ca_fingerprint}")
     if report.agents:
         console.print(f"Agents: {', '.join(report.agents)}")

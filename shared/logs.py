@@ -49,6 +49,9 @@ class _RotatingFile(logging.handlers.RotatingFileHandler):
     that is a log that grows until the disk is full. Here it starts the file afresh.
     """
 
+    _error_said = float("-inf")
+    """When the last write error was said on stderr (monotonic)."""
+
     def doRollover(self) -> None:
         if self.backupCount > 0:
             super().doRollover()
@@ -56,6 +59,26 @@ class _RotatingFile(logging.handlers.RotatingFileHandler):
         if self.stream:
             self.stream.close()
         self.stream = open(self.baseFilename, "w", encoding=self.encoding)  # noqa: SIM115
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A file that cannot be written (a full disk) is said on stderr once a minute,
+        in one line: the stdlib prints a whole traceback for every record, a flood on
+        the journal while the stderr handler has every line anyway."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        now = time.monotonic()
+        if now - self._error_said < 60.0:
+            return
+        self._error_said = now
+        wall = time.time()
+        stamp = f"{time.strftime(DATE_FORMAT, time.gmtime(wall))}.{int(wall % 1 * 1000):03d}Z"
+        sys.stderr.write(
+            f"{stamp} WARNING shared.logs {one_line(self.baseFilename)}: cannot write the "
+            f"log file ({error.strerror or error}): its lines are on stderr only until it "
+            "can\n"
+        )
 
 
 def _utc(seconds: float | None) -> time.struct_time:

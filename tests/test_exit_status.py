@@ -127,3 +127,20 @@ def test_an_operational_error_exits_2_with_one_error_line(tmp_path: Path) -> Non
     assert result.stderr == (
         f"error: {tmp_path / 'edge.db'}: no database yet (run `tickerml edge run` first)\n"
     )
+
+
+@pytest.mark.slow
+def test_an_os_error_no_command_expected_is_still_one_error_line_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    """Tried: `edge simulate --capture` into a folder that is a regular file, an OSError
+    no command turns into a message of its own. Kept: exit 2 and one `error:` line
+    naming the path and the system's reason, not a traceback."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+
+    result = tickerml("edge", "simulate", "--capture", str(blocker / "x.jsonl"),
+                      "--messages", "10")
+
+    assert result.returncode == 2
+    assert result.stderr == f"error: {blocker}: File exists\n"

@@ -99,19 +99,19 @@ def markets_command(
 def _print_markets(rows: list[dict[str, object]]) -> None:
     from datetime import UTC, datetime
 
-    from rich.console import Console
-    from rich.table import Table
+    from shared.cli_tables import OutputTable, label, number, print_tables
 
-    table = Table(title="market metadata")
     keys = ("tick_size", "lot_size", "min_amount", "min_notional", "maker_fee", "taker_fee")
-    for header in ("exchange", "symbol", *keys, "fetched (UTC)"):
-        table.add_column(header, justify="left" if header in ("exchange", "symbol") else "right")
+    table = OutputTable(
+        [label("exchange"), label("symbol"), *(number(k) for k in keys), number("fetched (UTC)")],
+        title="market metadata",
+    )
     for row in rows:
         fetched = datetime.fromtimestamp(int(str(row["fetched_at_ms"])) / 1000, UTC)
         when = fetched.strftime("%Y-%m-%d %H:%M") + (" STALE" if row["stale"] else "")
-        cells = ["-" if row[k] is None else str(row[k]) for k in keys]
+        cells = [None if row[k] is None else str(row[k]) for k in keys]
         table.add_row(str(row["exchange"]), str(row["symbol"]), *cells, when)
-    Console().print(table)
+    print_tables(table)
 
 
 @click.command(name="backfill")

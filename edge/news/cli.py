@@ -233,21 +233,23 @@ def show_command(config_file: Path, symbol: str | None, hours: int, as_json: boo
 
 def _print_rows(rows: list[Any], regimes: dict[str, dict[str, Any]]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="news sentiment per hour (UTC)")
-    for header in ("hour", "symbol", "articles", "mean", "weighted", "disp.", "neg.", "llm",
-                   "regime", "regime score"):
-        table.add_column(header, justify="left" if header in ("hour", "symbol", "regime")
-                         else "right")
+    from shared.cli_tables import OutputTable, label, number, print_tables
+
+    table = OutputTable(
+        [label("hour"), label("symbol"), number("articles"), number("mean"), number("weighted"),
+         number("disp."), number("neg."), number("llm"), label("regime"),
+         number("regime score")],
+        title="news sentiment per hour (UTC)",
+    )
     for r in rows:
         table.add_row(
-            _hour(r.hour_start_ns), r.symbol, str(r.articles), f"{r.mean:+.2f}",
+            _hour(r.hour_start_ns), r.symbol, r.articles, f"{r.mean:+.2f}",
             f"{r.weighted:+.2f}", f"{r.dispersion:.2f}", f"{r.negative_share:.0%}",
             f"{r.llm_share:.0%}", r.regime, f"{r.regime_score:+.2f}",
         )
     console = Console()
-    console.print(table)
+    print_tables(table, console=console)
     for name, regime in sorted(regimes.items()):
-        label = "market" if name == "*" else name
-        console.print(f"{label}: {regime['regime']} ({regime['regime_score']:+.2f})")
+        shown = "market" if name == "*" else name
+        console.print(f"{shown}: {regime['regime']} ({regime['regime_score']:+.2f})")

@@ -23,16 +23,16 @@ def _when(ns: int) -> str:
 
 
 def print_report(report: HarvestReport) -> None:
-    """The report as a rich table, one row per source, then the totals."""
+    """The report as a table, one row per source, then the totals."""
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(title="news harvest")
-    for header in ("source", "status", "note"):
-        table.add_column(header, overflow="fold")
-    for header in ("http", "entries", "new", "dupes"):
-        table.add_column(header, justify="right")
+    from shared.cli_tables import OutputTable, label, number, print_tables, text
+
+    table = OutputTable(
+        [label("source"), label("status"), text("note"), number("http"), number("entries"),
+         number("new"), number("dupes")],
+        title="news harvest",
+    )
     for s in report.sources:
         if s.status in ("error", "skipped"):
             # The row already names the source; the error's "name (url): " prefix is for logs.
@@ -40,12 +40,10 @@ def print_report(report: HarvestReport) -> None:
             note = f"{error} (retry after {_when(s.next_try_ns)} UTC)".strip()
         else:
             note = s.problem or ""
-        table.add_row(
-            escape(s.name), s.status, escape(note), str(s.http_status or "-"), str(s.entries),
-            str(s.new), str(s.duplicates),
-        )
+        table.add_row(s.name, s.status, note, s.http_status or None, s.entries, s.new,
+                      s.duplicates)
     console = Console()
-    console.print(table)
+    print_tables(table, console=console)
     seconds = (report.finished_ns - report.started_ns) / 1e9
     console.print(
         f"{report.new} new, {report.duplicates} duplicates, {report.not_modified} not modified, "

@@ -43,28 +43,26 @@ def _result(article: ArticleText, scores: Sequence[SentimentScore]) -> dict[str,
 
 def _print_table(results: list[dict[str, Any]], note: str | None) -> None:
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(title="news sentiment")
-    table.add_column("headline", overflow="fold")
-    table.add_column("scorer")
-    table.add_column("score", justify="right")
-    table.add_column("label")
-    table.add_column("conf.", justify="right")
-    table.add_column("symbols", overflow="fold")
+    from shared.cli_tables import OutputTable, label, number, print_tables, text
+
+    table = OutputTable(
+        [text("headline"), label("scorer"), number("score"), label("label"), number("conf."),
+         text("symbols")],
+        title="news sentiment",
+    )
     for r in results:
         per_symbol = ", ".join(
             f"{sym} {v['score']:+.2f} (rel {v['relevance']:.1f})"
             for sym, v in r["per_symbol"].items()
         )
         table.add_row(
-            escape(r["headline"]), r["scorer"] or "-",
-            "-" if r["score"] is None else f"{r['score']:+.2f}", r["label"],
-            "-" if r["confidence"] is None else f"{r['confidence']:.2f}", per_symbol or "-",
+            r["headline"], r["scorer"],
+            None if r["score"] is None else f"{r['score']:+.2f}", r["label"],
+            None if r["confidence"] is None else f"{r['confidence']:.2f}", per_symbol or None,
         )
     console = Console()
-    console.print(table)
+    print_tables(table, console=console)
     if note:
         console.print(note)
 

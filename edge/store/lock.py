@@ -16,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+from shared.dbfiles import ensure_folder
 from shared.errors import OperationalError
 
 
@@ -40,8 +41,14 @@ class StoreLock:
         """Lock ``db_path`` for this process, or raise :class:`StoreInUse` naming the
         process that holds it."""
         path = lock_path(db_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        ensure_folder(path.parent)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OperationalError(
+                f"{path}: cannot create the agent's lock file ({exc.strerror or exc}): make "
+                "the database's folder writable"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

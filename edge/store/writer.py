@@ -265,6 +265,11 @@ class StoreWriter:
         self._done_cond = threading.Condition(self._lock)
         self._queue: deque[tuple[str, tuple[Any, ...], int]] = deque()
         self._pending_bytes = 0
+        # The batch being committed still counts against the bound (and as pending):
+        # until its COMMIT it is as much in memory as the queue, and on a full disk it
+        # comes back to it.
+        self._in_flight_rows = 0
+        self._in_flight_bytes = 0
         self._enqueued = 0
         self._done = 0
         self._flush_target = 0
@@ -411,8 +416,10 @@ class StoreWriter:
                 self._wake.notify()
 
     def _full(self, cost: int) -> bool:
-        return len(self._queue) >= self.queue_max_rows or (
-            self._pending_bytes + cost > self.queue_max_bytes and bool(self._queue)
+        rows = len(self._queue) + self._in_flight_rows
+        return rows >= self.queue_max_rows or (
+            self._pending_bytes + self._in_flight_bytes + cost > self.queue_max_bytes
+            and rows > 0
         )
 
     def _wait_for_room(self, cost: int) -> bool:
@@ -468,7 +475,8 @@ class StoreWriter:
         """
         rows_goal = self.queue_max_rows - max(1, self.queue_max_rows // 10)
         bytes_goal = self.queue_max_bytes - self.queue_max_bytes // 10 - cost
-        count, size = len(self._queue), self._pending_bytes
+        count = len(self._queue) + self._in_flight_rows
+        size = self._pending_bytes + self._in_flight_bytes
         kept: deque[tuple[str, tuple[Any, ...], int]] = deque()
         evicted: dict[str, int] = {}
         for entry in self._queue:
@@ -481,7 +489,7 @@ class StoreWriter:
                 kept.append(entry)
         if evicted:
             self._queue = kept
-            self._pending_bytes = size
+            self._pending_bytes = size - self._in_flight_bytes
             # Dropped rows are done with: a flush must not wait for them.
             self._done += sum(evicted.values())
             self._done_cond.notify_all()
@@ -558,8 +566,8 @@ class StoreWriter:
                 commit_seconds_max=s.commit_seconds_max,
                 commit_seconds_last=s.commit_seconds_last,
                 commits_per_s=recent / window,
-                pending_rows=len(self._queue),
-                pending_bytes=self._pending_bytes,
+                pending_rows=len(self._queue) + self._in_flight_rows,
+                pending_bytes=self._pending_bytes + self._in_flight_bytes,
                 backpressure_waits=s.backpressure_waits,
                 dropped_rows=s.dropped_rows,
                 dropped_by_table=dict(s.dropped_by_table),
@@ -586,7 +594,8 @@ class StoreWriter:
         since = self._full_since_ns or 0
         return StoreFullError(
             f"{self.path}: disk full since {iso_utc(since)} ({self._full_reason}): "
-            f"{len(self._queue)} rows wait in memory, nothing is committed until space "
+            f"{len(self._queue) + self._in_flight_rows} rows wait in memory, nothing is "
+            "committed until space "
             "returns"
         )
 
@@ -626,8 +635,9 @@ class StoreWriter:
                     return
                 take = min(len(self._queue), self.commit_max_rows)
                 batch = [self._queue.popleft() for _ in range(take)]
-                self._pending_bytes -= sum(cost for _, _, cost in batch)
-                self._room.notify_all()
+                self._in_flight_rows = take
+                self._in_flight_bytes = sum(cost for _, _, cost in batch)
+                self._pending_bytes -= self._in_flight_bytes
             try:
                 self._commit(batch)
             except StoreFullError as exc:
@@ -642,15 +652,18 @@ class StoreWriter:
             last_commit = time.monotonic()
             with self._lock:
                 self._done += take
+                self._in_flight_rows = self._in_flight_bytes = 0
                 if self._full_since_ns is not None:
                     self._storing_again()
                 self._done_cond.notify_all()
+                self._room.notify_all()
 
     def _stop_with(self, exc: StoreWriterError) -> None:
         with self._lock:
             self._error = exc
             self._queue.clear()
             self._pending_bytes = 0
+            self._in_flight_rows = self._in_flight_bytes = 0
             self._done_cond.notify_all()
             self._room.notify_all()
 
@@ -661,7 +674,8 @@ class StoreWriter:
         when to try again (monotonic), or None once a close has waited long enough."""
         with self._lock:
             self._queue.extendleft(reversed(batch))
-            self._pending_bytes += sum(cost for _, _, cost in batch)
+            self._pending_bytes += self._in_flight_bytes
+            self._in_flight_rows = self._in_flight_bytes = 0
             self._stats.disk_full_retries += 1
             now = time.monotonic()
             if self._full_since_ns is None:

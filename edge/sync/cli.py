@@ -59,19 +59,20 @@ def sync_status_command(config_file: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from shared.cli_tables import OutputTable, label, number, print_tables
 
-    table = Table(title="sync backlog")
-    for header in ("table", "last id", "acked id", "backlog rows", "oldest unsynced"):
-        table.add_column(header, justify="left" if header == "table" else "right")
+    table = OutputTable(
+        [label("table"), number("last id"), number("acked id"), number("backlog rows"),
+         number("oldest unsynced")],
+        title="sync backlog",
+    )
     for row in rows:
         age = row["oldest_unsynced_age_s"]
         table.add_row(
-            row["table"], str(row["last_id"]), str(row["acked_id"]), str(row["backlog_rows"]),
-            "-" if age is None else f"{age:.0f} s",
+            row["table"], row["last_id"], row["acked_id"], row["backlog_rows"],
+            None if age is None else f"{age:.0f} s",
         )
-    Console().print(table)
+    print_tables(table)
 
 
 @click.command(name="sync")

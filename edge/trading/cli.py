@@ -109,8 +109,10 @@ def backtest_command(
 ) -> None:
     """Replay stored books, trades and candles (edge or hub store) through the same
     broker, risk manager and strategies as live paper trading, deterministically,
-    and report total return, CAGR, Sharpe, Sortino, max drawdown, win rate, profit
-    factor, exposure, turnover, fees, the trade list and the equity curve."""
+    and report total return, CAGR, Sharpe and Sortino (from daily returns), max
+    drawdown, win rate, profit factor, exposure, turnover, fees, buy and hold over
+    the same window, the trades with their exit reasons, breaker trips and risk
+    rejections, the equity curve and the price with entries and exits."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from edge.trading.report_tables import (
     BASELINE_METHOD,
@@ -47,6 +46,7 @@ from edge.trading.report_tables import (
     ratio_text,
     rejection_rows,
 )
+from shared.cli_tables import OutputTable, number, print_tables, text
 from shared.errors import OperationalError
 from shared.trading.backtest import BacktestResult
 from shared.trading.metrics import Baseline, Metrics
@@ -195,23 +195,20 @@ def print_summary(
         f"({result.mode}, {result.events:,} events)"
     )
     console.print(f"[bold]{title}[/bold]")
-    table = Table()
-    table.add_column("figure")
-    for name in result.runs:
-        table.add_column(name, justify="right")
+    table = OutputTable([text("figure"), *(number(name) for name in result.runs)])
     for key, label, kind in FIGURES:
         table.add_row(label, *(figure(r.metrics, key, kind) for r in result.runs.values()))
     table.add_row(
         "rejections", *(f"{sum(r.rejections.values()):,}" for r in result.runs.values())
     )
-    console.print(table)
     base = baseline(result, data)
-    versus = Table(title="against buy and hold")
-    for column in ("", "return", "max drawdown", "Sharpe"):
-        versus.add_column(column, justify="left" if not column else "right")
+    versus = OutputTable(
+        [text(""), number("return"), number("max drawdown"), number("Sharpe")],
+        title="against buy and hold",
+    )
     for row in baseline_rows(result, base):
         versus.add_row(row["name"], row["return"], row["max_drawdown"], row["sharpe"])
-    console.print(versus)
+    print_tables(table, versus, console=console)
     for event in breaker_events(data):
         console.print(
             f"[red]{event['strategy']}: {event['event']} at {human_time(event['ts_ns'])}: "

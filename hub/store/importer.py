@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from hub.store.records import ValidBatch
 from hub.store.store import HubStore
 from shared import readers
+from shared.dbfiles import open_readonly
 from shared.errors import OperationalError
 from shared.markets import CACHE_DIR, read_cache
 from shared.sync.messages import BatchHeader, Message
@@ -128,7 +129,7 @@ def open_agent_db(path: Path) -> sqlite3.Connection:
     """The agent's database, read-only; ``OperationalError`` naming the file otherwise."""
     if not path.is_file():
         raise OperationalError(f"{path}: no such agent database")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = open_readonly(path)
     try:
         kind = readers.store_kind(conn, str(path))
         if kind == "hub":

@@ -239,6 +239,9 @@ def test_an_unknown_agent_on_the_hub_store_is_refused_naming_the_agents(
 def test_a_missing_or_foreign_file_is_one_error_line_naming_it(
     hub_yaml: Path, tmp_path: Path
 ) -> None:
+    """Tried: a missing path, a text file, a foreign SQLite file and a hub store as the
+    agent database. Kept: one ``error:`` line naming each, exit 2, and no hub store
+    made by the refused imports (a mistyped path leaves nothing behind)."""
     notes = tmp_path / "notes.txt"
     notes.write_text("not a database, only words " * 100)
     plain = tmp_path / "plain.db"
@@ -249,7 +252,7 @@ def test_a_missing_or_foreign_file_is_one_error_line_naming_it(
 
     cases = {
         tmp_path / "missing.db": "missing.db: no such agent database",
-        notes: "notes.txt: not a TickerML store",
+        notes: "notes.txt: not a SQLite database",
         plain: "plain.db: not a TickerML store",
         tmp_path / "elsewhere" / "hub.db": "hub.db: a hub store, not an agent database",
     }
@@ -260,6 +263,7 @@ def test_a_missing_or_foreign_file_is_one_error_line_naming_it(
         assert result.returncode == 2, path
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("error: ") and message in line
+    assert not (tmp_path / "hub" / "hub.db").exists()
 
 
 def test_an_import_takes_the_databases_epoch_and_a_replaced_database_is_a_new_series(

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from shared.sync.codec import decode_header
 from shared.sync.digest import rows_digest
 from shared.sync.messages import BatchHeader
 from shared.sync.tables import TABLES
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
@@ -49,15 +50,8 @@ SYNC = {
 }
 
 
-def wait_until(
-    condition: Callable[[], bool], timeout_s: float, what: str, *, every_s: float = 0.05
-) -> None:
-    """Poll ``condition`` until it holds; AssertionError naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:g} s: {what}")
-        time.sleep(every_s)
+wait_until = wait_for
+"""This folder's name for :func:`tests.waiting.wait_for` (poll, fail naming what)."""
 
 
 def edge_counts(db: Path) -> dict[str, int]:

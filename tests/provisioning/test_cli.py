@@ -7,6 +7,7 @@ verbatim to connect, so a field renamed in shared/config/mqtt.py breaks this tes
 from __future__ import annotations
 
 import getpass
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,15 +105,20 @@ def test_provision_broker_writes_files_a_broker_starts_with_and_reruns_idempoten
 
 
 def test_a_rerun_lists_every_file_as_kept(tmp_path: Path) -> None:
-    """Running the same command twice: the second run creates and changes nothing."""
+    """Running the same command twice: the second run creates and changes nothing;
+    the piped table and --json list the same files, each kept."""
     args = ("broker", "--out", str(tmp_path / "pki"), "--agent", "pi-a", "--host", "hub.lan")
-    provision(*args)
+    first = json.loads(provision(*args, "--json").output)
 
     again = provision(*args)
+    as_json = provision(*args, "--json")
 
-    assert again.exit_code == 0, again.output
-    actions = set(re.findall(r"│ (created|kept|reissued|updated) ", again.output))
-    assert actions == {"kept"}
+    assert again.exit_code == 0 and as_json.exit_code == 0, again.output + as_json.output
+    files = json.loads(as_json.output)["files"]
+    assert "created" in {f["action"] for f in first["files"]}
+    assert {f["action"] for f in files} == {"kept"}
+    piped = re.findall(r"^(\S+) +(created|kept|reissued|updated)$", again.output, re.MULTILINE)
+    assert piped == [(f["file"], "kept") for f in files]
 
 
 @pytest.mark.parametrize(

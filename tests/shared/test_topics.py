@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared import topics
 from shared.errors import MessageError
@@ -102,3 +104,43 @@ def test_every_data_topic_the_hub_may_drop_parses_as_data() -> None:
     assert topics.parse_agent_topic(topic).kind == "data"
     with pytest.raises(MessageError):
         topics.parse_agent_topic("tickerml/v1/agent/pi-1/data")
+
+
+AGENT_IDS = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
+TABLE_NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(AGENT_IDS, TABLE_NAMES)
+def test_every_agent_topic_parses_back_to_what_built_it(agent_id: str, table: str) -> None:
+    """Tried: any valid agent id (names like ``data`` or ``status`` too) and table name.
+    Kept: parse_agent_topic gives back the agent, the kind and the table of each topic
+    the agent publishes on; topic_agent (the hub's cheap look, for the rate limit) names
+    the same agent; is_agent_data holds for the data topic only."""
+    data = topics.agent_data(agent_id, table)
+    status = topics.agent_status(agent_id)
+    result = topics.agent_command_result(agent_id)
+
+    assert topics.parse_agent_topic(data) == topics.AgentTopic(agent_id, "data", table)
+    assert topics.parse_agent_topic(status) == topics.AgentTopic(agent_id, "status")
+    assert topics.parse_agent_topic(result) == topics.AgentTopic(agent_id, "cmd-result")
+    assert {topics.topic_agent(t) for t in (data, status, result)} == {agent_id}
+    assert [topics.is_agent_data(t) for t in (data, status, result)] == [True, False, False]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=70))
+def test_a_bad_agent_id_builds_no_topic_and_names_no_agent(agent_id: str) -> None:
+    """Tried: any text as an agent id. Kept: a valid one builds a topic that parses back;
+    any other is refused (MessageError), and a topic holding it as one segment names no
+    agent."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", agent_id):
+        assert topics.parse_agent_topic(topics.agent_status(agent_id)).agent_id == agent_id
+        return
+    with pytest.raises(MessageError):
+        topics.agent_status(agent_id)
+    if "/" not in agent_id:
+        forged = topics.agent_status("x").replace("/x/", f"/{agent_id}/")
+        assert topics.topic_agent(forged) is None
+        with pytest.raises(MessageError):
+            topics.parse_agent_topic(forged)

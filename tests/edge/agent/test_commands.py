@@ -20,6 +20,7 @@ from shared.config.simulator import SimulatorConfig
 from shared.sync.messages import CommandResult
 from tests.edge.loopback import BinanceLoopback
 from tests.edge.sync.helpers import AGENT, Hub, command, edge_config, result_of
+from tests.waiting import wait_for_async
 
 
 @pytest.fixture()
@@ -118,12 +119,9 @@ def test_a_hub_resync_on_a_kraken_feed_resubscribes_and_the_book_comes_back_sync
                 snapshots_before = feed.stats["BTC/USDT"].snapshots
                 hub.command(command("k1", "resync", symbol="BTC/USDT"))
                 results["k1"] = (await asyncio.to_thread(result_of, hub, "k1"))[0]
-                for _ in range(100):
-                    if feed.stats["BTC/USDT"].snapshots > snapshots_before and (
-                        feed.is_synced("BTC/USDT")
-                    ):
-                        break
-                    await asyncio.sleep(0.05)
+                await wait_for_async(
+                    lambda: feed.stats["BTC/USDT"].snapshots > snapshots_before
+                    and feed.is_synced("BTC/USDT"), 5, "BTC/USDT resynced from a new snapshot")
                 statuses_before = len(hub.statuses)
                 assert await asyncio.to_thread(
                     hub.wait, lambda h: len(h.statuses) > statuses_before, 5

@@ -96,10 +96,11 @@ def test_an_agent_on_a_full_disk_keeps_running_halts_trading_and_resumes_when_sp
     the fix the first "database or disk is full" stopped paper trading and the
     process exited. Kept: the process stays up; its status line says "disk full
     since ..." with the rows waiting and dropped, and paper trading says it halted
-    (no ledger row is stamped inside the spell); once the filler goes, new rows are
-    stored by themselves, a store_recovered feed event and sync_drops rows record
-    the drop count, paper trading resumes and places orders again, and SIGTERM
-    stops it with exit 0."""
+    (no ledger row is stamped inside the spell), and the log file on the same disk
+    costs no traceback per line; once the filler goes, new rows are stored by
+    themselves, a store_recovered feed event and sync_drops rows record the drop
+    count, paper trading resumes and places orders again, and SIGTERM stops it with
+    exit 0."""
     log = tmp_path / "agent.log"
     with small_filesystem(tmp_path / "small", size_mib=16) as data_dir:
         config = write_config(data_dir, tmp_path, simulator)
@@ -135,6 +136,9 @@ def test_an_agent_on_a_full_disk_keeps_running_halts_trading_and_resumes_when_sp
 
         assert proc.returncode == 0, text[-3000:]
         assert out.startswith("ran ")
+        # The log file shares the full disk: one line about it now and then, never the
+        # stdlib's traceback per record.
+        assert "--- Logging error ---" not in text
         (full,) = query(db, "SELECT ts_ns, detail FROM feed_events WHERE kind = 'store_full'")
         (recovered,) = query(
             db, "SELECT ts_ns, detail FROM feed_events WHERE kind = 'store_recovered'"

@@ -16,11 +16,8 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import pytest
-
 from edge.agent import AgentService, RunSummary
 from edge.agent.service import split_symbols
-from edge.feeds import load_feeds
 from edge.replay import replay_files
 from edge.store.db import connect
 from shared.backoff import Backoff
@@ -29,9 +26,7 @@ from shared.config.edge import EdgeConfig
 from shared.config.feeds import BackoffConfig, ExchangeConfig
 from shared.config.store import StoreConfig
 from tests.edge.loopback import BinanceLoopback
-
-if "binanceus" not in load_feeds():
-    pytest.skip("the binanceus feed is not available", allow_module_level=True)
+from tests.waiting import wait_for_async
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
@@ -55,15 +50,6 @@ def make_config(
         backoff=BackoffConfig(initial_s=0.05, max_s=0.4),
         store=StoreConfig(**store_options),  # type: ignore[arg-type]
     )
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def all_synced(service: AgentService) -> bool:
@@ -104,7 +90,7 @@ def test_books_sync_and_trades_candles_and_snapshots_land_in_sqlite(tmp_path: Pa
             service = AgentService(make_config(tmp_path, server), clock=LiveClock())
 
             async def scenario() -> None:
-                await wait_for(lambda: all_synced(service))
+                await wait_for_async(lambda: all_synced(service), 10, "every book synced")
                 await asyncio.sleep(4.5)
                 assert all_synced(service)
 
@@ -158,7 +144,7 @@ def test_quiet_symbols_still_close_their_candle_on_the_clock(tmp_path: Path) -> 
             service = AgentService(make_config(tmp_path, server), clock=AheadClock())
 
             async def scenario() -> None:
-                await wait_for(lambda: service.router.candles >= 2)
+                await wait_for_async(lambda: service.router.candles >= 2, 10, "two candles closed")
 
             await collect(service, scenario)
             return service.db_path
@@ -176,12 +162,13 @@ def test_a_silent_socket_is_closed_and_reconnected(tmp_path: Path) -> None:
             )
 
             async def scenario() -> None:
-                await wait_for(lambda: all_synced(service))
+                await wait_for_async(lambda: all_synced(service), 10, "every book synced")
                 server.silent = True
-                await wait_for(lambda: service.runners[0].silences >= 1)
+                await wait_for_async(
+                    lambda: service.runners[0].silences >= 1, 10, "the silence noticed")
                 server.silent = False
-                await wait_for(lambda: server.connections >= 2)
-                await wait_for(lambda: all_synced(service))
+                await wait_for_async(lambda: server.connections >= 2, 10, "a second connection")
+                await wait_for_async(lambda: all_synced(service), 10, "every book synced")
 
             await collect(service, scenario)
             return service, server
@@ -201,11 +188,13 @@ def test_a_dropped_connection_is_reconnected_with_capped_backoff(tmp_path: Path)
             service = AgentService(make_config(tmp_path, server), clock=LiveClock())
 
             async def scenario() -> None:
-                await wait_for(lambda: all_synced(service))
+                await wait_for_async(lambda: all_synced(service), 10, "every book synced")
                 # The server crashes, then refuses the next four handshakes.
                 server.refuse_handshakes = 4
                 assert server.drop_connections() == 1
-                await wait_for(lambda: server.open_connections == 1 and all_synced(service))
+                await wait_for_async(
+                    lambda: server.open_connections == 1 and all_synced(service), 10,
+                    "one open connection, every book synced")
 
             await collect(service, scenario)
             return service, server
@@ -235,7 +224,7 @@ def test_failed_snapshot_requests_are_retried_until_the_book_syncs(tmp_path: Pat
             service = AgentService(make_config(tmp_path, server), clock=LiveClock())
 
             async def scenario() -> None:
-                await wait_for(lambda: all_synced(service))
+                await wait_for_async(lambda: all_synced(service), 10, "every book synced")
 
             await collect(service, scenario)
             return service
@@ -257,8 +246,11 @@ def test_a_capture_file_replays_to_the_same_books(tmp_path: Path) -> None:
             )
 
             async def scenario() -> None:
-                await wait_for(lambda: all_synced(service))
-                await asyncio.sleep(0.5)
+                await wait_for_async(lambda: all_synced(service), 10, "every book synced")
+                # Enough raw messages stored for the checks below (open, 2 http, recv > 50).
+                await wait_for_async(
+                    lambda: service.writer.stats().rows_written.get("raw_messages", 0) > 60, 10,
+                    "over 60 raw messages stored")
 
             await collect(service, scenario)
             return service

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
@@ -30,6 +29,7 @@ from provisioning.broker import free_port
 from shared.candles import candles_from_trades
 from shared.clock import ManualClock
 from shared.config.simulator import SimulatorConfig
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 TICKERML = Path(sys.executable).parent / "tickerml"
@@ -40,15 +40,14 @@ WAIT_S = 60.0
 
 def wait_for_minutes(binance_rest: str, symbol: str, until_ms: int) -> None:
     """Poll the simulator's klines until the minute before ``until_ms`` has closed."""
-    deadline = time.monotonic() + WAIT_S
     url = f"{binance_rest}/api/v3/klines?symbol={symbol}&interval=1m&startTime={T}&limit=1000"
-    while time.monotonic() < deadline:
+
+    def closed() -> bool:
         with urllib.request.urlopen(url, timeout=5) as response:
             rows = json.loads(response.read())
-        if rows and rows[-1][0] >= until_ms - MIN:
-            return
-        time.sleep(0.05)  # between polls of a condition, not instead of one
-    raise AssertionError(f"the simulator closed no minute up to {until_ms} in {WAIT_S} s")
+        return bool(rows) and rows[-1][0] >= until_ms - MIN
+
+    wait_for(closed, WAIT_S, f"the simulator closed the minutes up to {until_ms}", every_s=0.05)
 
 
 @pytest.fixture

@@ -307,11 +307,10 @@ def test_the_agent_runs_the_news_jobs_when_news_is_enabled(
     """Tried: `edge run`'s service against the Binance loopback with news enabled
     and the loopback feed. Kept: the first cycle stored the feed's articles and their
     scores while collecting; the jobs stopped with the service, before its writer."""
-    # Imported here: tests/edge/agent/test_service.py skips its whole module when the
-    # binanceus feed is missing, which at the top would skip these tests too.
     from edge.agent import AgentService
-    from tests.edge.agent.test_service import SYMBOLS, collect, make_config, wait_for
+    from tests.edge.agent.test_service import SYMBOLS, collect, make_config
     from tests.edge.loopback import BinanceLoopback
+    from tests.waiting import wait_for_async
 
     news = NewsConfig(
         enabled=True, scorer="builtin", feeds=[NewsFeedConfig(name="t", url=server.url("/rss"))]
@@ -332,7 +331,8 @@ def test_the_agent_runs_the_news_jobs_when_news_is_enabled(
         async with BinanceLoopback(SYMBOLS, interval_s=0.05) as exchange:
             config = make_config(tmp_path, exchange).model_copy(update={"news": news})
             service = AgentService(config, clock=LiveClock())
-            await collect(service, lambda: wait_for(lambda: scored() == 3, timeout=WAIT_S))
+            await collect(service, lambda: wait_for_async(
+                lambda: scored() == 3, WAIT_S, "the three articles scored"))
             return service
 
     service = asyncio.run(main())

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from shared.clock import LiveClock
 from shared.config.edge import EdgeConfig
 from shared.sync.messages import AgentStatus, BatchHeader
 from tests.edge.sync.helpers import AGENT, Hub, edge_config, new_writer, put_events, put_trades
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -333,10 +333,8 @@ def test_a_publish_the_broker_refuses_is_logged_and_never_moves_the_cursor(
     writer.flush()
     client = start_client(edge_config(tmp_path, port, batch_rows=10), writer, db)
     try:
-        deadline = time.monotonic() + 5
-        while client.counters().publish_failures < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert client.counters().publish_failures >= 2
+        wait_for(lambda: client.counters().publish_failures >= 2, 5,
+                 "two publishes refused by the ACL")
         assert client.cursors["feed_events"] == 0
         assert client.counters().connects == 1
     finally:

@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from shared.trading.types import (
     TimeInForce,
 )
 from tests.conftest import REPO
+from tests.waiting import wait_for
 
 D = Decimal
 EX = "binanceus"
@@ -203,12 +203,14 @@ def test_kill_9_mid_stream_reloads_a_consistent_ledger(tmp_path: Path) -> None:
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
-        while _fill_count(db) < 600:
+        def filled(count: int) -> bool:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the stream did not get going"
-            time.sleep(0.05)
-        time.sleep(0.013)  # somewhere inside a batch, not right after one
+            return _fill_count(db) >= count
+
+        wait_for(lambda: filled(600), 60, "600 fills stored (the stream got going)")
+        # One more commit seen: the stream is mid-batch when the kill lands.
+        seen = _fill_count(db)
+        wait_for(lambda: filled(seen + 1), 10, "another commit of fills")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
