@@ -33,8 +33,9 @@ from edge.agent.router import EventRouter
 from edge.collector.recorder import RawRecorder
 from edge.collector.runner import ConnectionRunner
 from edge.feeds import feed_class
+from edge.store.full_disk import iso_utc
 from edge.store.lock import StoreLock, lock_path
-from edge.store.writer import StoreWriter, WriterStats, database_path, iso_utc
+from edge.store.writer import StoreWriter, WriterStats, database_path
 from edge.sync.client import SyncClient
 from edge.trading.live import PaperTrading
 from shared.clock import Clock, LiveClock

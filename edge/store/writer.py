@@ -21,22 +21,21 @@ and raised to the next caller of ``put_*``, :meth:`StoreWriter.flush` or
 :meth:`StoreWriter.close`: rows are never dropped silently.
 
 A full disk is not such a failure: SQLite's "database or disk is full" (or an
-``ENOSPC``) is a :class:`StoreFullError`, a :class:`~shared.errors.TemporaryError`.
-The batch is rolled back and put back at the head of the queue, the writer retries
-it with capped, jittered backoff (``store.disk_full_backoff``) and meanwhile
-reports since when the disk has been full (:attr:`StoreWriter.disk_full_since_ns`,
+``ENOSPC``) is a :class:`~edge.store.full_disk.StoreFullError`, a
+:class:`~shared.errors.TemporaryError`. The batch is rolled back and put back at
+the head of the queue; the writer retries (its oldest entry, to find out whether
+there is room again) with capped, jittered backoff (``store.disk_full_backoff``)
+and meanwhile says since when the disk is full (:attr:`StoreWriter.disk_full_since_ns`,
 ``stats()``). Producers never wait then (waiting would freeze the event loop for
 nothing): rows keep queueing up to the usual bound, beyond it the *oldest*
-market-data rows (:data:`MARKET_DATA_TABLES`) go, counted per table; the ledger and
-every other row stays (paper trading halts while the disk is full, so few come).
-The first commit that succeeds again ends the spell, and the next one records it:
-a ``store_full`` and a ``store_recovered`` feed event (exchange ``*``) and one
-``sync_drops`` row per table that lost rows, so the hub learns of the gap.
+market-data rows (:data:`~edge.store.full_disk.MARKET_DATA_TABLES`) go, counted per
+table; the ledger and every other row stays (paper trading halts while the disk is
+full, so few come). The first commit that succeeds again ends the spell and the
+next one stores its record (:mod:`edge.store.full_disk`).
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import sqlite3
 import threading
@@ -44,7 +43,6 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -52,12 +50,19 @@ from typing import Any
 import orjson
 
 from edge.store.db import check_contract, open_store
+from edge.store.full_disk import (
+    MARKET_DATA_TABLES,
+    FullDiskSpell,
+    StoreFullError,
+    is_disk_full,
+    iso_utc,
+)
 from shared.backoff import Backoff
 from shared.book import OrderBook
 from shared.clock import Clock, LiveClock
 from shared.config.store import StoreConfig
-from shared.errors import OperationalError, TemporaryError
-from shared.marketdata import Candle, FeedEvent, FeedEventKind, Trade
+from shared.errors import OperationalError
+from shared.marketdata import Candle, FeedEvent, Trade
 from shared.sync.tables import TABLES, SyncedTable
 
 log = logging.getLogger(__name__)
@@ -112,44 +117,11 @@ _FULL_REMINDER_S = 60.0
 _CLOSING_RETRY_S = 0.5
 """While closing on a full disk: the longest wait between the last tries."""
 
-MARKET_DATA_TABLES = frozenset(
-    {
-        "trades", "candles_1m", "book_snapshots", "feed_events", "raw_messages",
-        "arbitrage_opportunities", "news_articles",
-    }
-)
-"""Rows a full disk may cost beyond the queue's bound, oldest first: market data the
-exchanges (or ``edge history backfill``) can give again, what is derived from it, and
-news articles, which the harvest fetches again when it finds them unstored. Never the
-paper ledger, news scores and roll-ups, or the sync's own state."""
-
-STORE_EVENT_EXCHANGE = "*"
-"""``exchange`` of the writer's own feed events: the store, every exchange at once."""
+__all__ = ["StoreFullError", "StoreWriter", "StoreWriterError", "WriterStats"]
 
 
 class StoreWriterError(OperationalError):
     """The writer thread failed; the message names the table and the SQLite error."""
-
-
-class StoreFullError(TemporaryError):
-    """The disk is full: nothing can be committed now. The writer keeps the rows in
-    memory and retries by itself; :meth:`StoreWriter.flush` raises this meanwhile."""
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` says the file system is full: SQLite's ``SQLITE_FULL``
-    ("database or disk is full") or an ``OSError`` ``ENOSPC`` / ``EDQUOT``."""
-    if isinstance(exc, sqlite3.Error):
-        code = getattr(exc, "sqlite_errorcode", None)
-        if code is not None:
-            return bool(code & 0xFF == sqlite3.SQLITE_FULL)
-        return "database or disk is full" in str(exc)
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-def iso_utc(ts_ns: int) -> str:
-    """``ts_ns`` as UTC ISO 8601 to the second, as the log lines write time."""
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def decimal_text(value: Decimal) -> str:
@@ -284,10 +256,8 @@ class StoreWriter:
         self._commit_times: deque[float] = deque(maxlen=4096)
         self._last_drop_log = 0.0
         self._full_backoff = Backoff(config.disk_full_backoff)
-        self._full_since_ns: int | None = None
-        self._full_reason = ""
-        self._full_dropped: dict[str, int] = {}
-        self._full_logged = 0.0
+        self._spell: FullDiskSpell | None = None
+        """The disk is full while set."""
         self._close_deadline = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -355,12 +325,12 @@ class StoreWriter:
             if self._closing:
                 raise StoreWriterError(f"{self.path}: store writer is closed")
             if self._full(cost):
-                if self._full_since_ns is None:
+                if self._spell is None:
                     self._wait_for_room(cost)
                 # On a full disk nothing frees room but eviction: the oldest market data
                 # goes for this row, and any other row is kept beyond the bound.
                 if self._full(cost) and not (
-                    self._full_since_ns is not None
+                    self._spell is not None
                     and (table not in MARKET_DATA_TABLES or self._evict_oldest(cost))
                 ):
                     self._drop(table)
@@ -397,7 +367,7 @@ class StoreWriter:
                     raise StoreWriterError(f"{self.path}: store writer is closed")
                 if not self._full(cost):
                     break
-                if self._full_since_ns is not None:
+                if self._spell is not None:
                     # Never dropped, and not waited for either (no room comes while the
                     # disk is full): market data makes room if it can, else the group
                     # goes beyond the bound. Ledger steps are few, and trading halts.
@@ -432,7 +402,7 @@ class StoreWriter:
             left = deadline - time.monotonic()
             if left <= 0 or self._error is not None or self._closing:
                 return False
-            if self._full_since_ns is not None:
+            if self._spell is not None:
                 return False
             self._room.wait(left)
         return True
@@ -442,8 +412,8 @@ class StoreWriter:
         s = self._stats
         s.dropped_rows += rows
         s.dropped_by_table[table] = s.dropped_by_table.get(table, 0) + rows
-        if self._full_since_ns is not None:
-            self._full_dropped[table] = self._full_dropped.get(table, 0) + rows
+        if self._spell is not None:
+            self._spell.count_drop(table, rows)
 
     def _drop(self, table: str) -> None:
         """Give up one new row (lock held): counted, and said in the log now and then."""
@@ -452,11 +422,12 @@ class StoreWriter:
         if now - self._last_drop_log < _DROP_LOG_S:
             return
         self._last_drop_log = now
-        if self._full_since_ns is not None:
+        spell = self._spell
+        if spell is not None:
             log.warning(
                 "store writer: disk full and %d rows in memory: dropped a new %s row "
                 "(%d dropped since the disk filled)",
-                len(self._queue), table, sum(self._full_dropped.values()),
+                len(self._queue), table, spell.total_dropped,
             )
         else:
             log.warning(
@@ -502,7 +473,8 @@ class StoreWriter:
                     "store writer: disk full and %d rows in memory: dropped the oldest %s "
                     "(%d dropped since the disk filled)",
                     len(self._queue), ", ".join(f"{n} {t}" for t, n in evicted.items()),
-                    sum(self._full_dropped.values()),
+                    sum(self._stats.dropped_by_table.values()) if self._spell is None
+                    else self._spell.total_dropped,
                 )
         return not self._full(cost)
 
@@ -516,8 +488,8 @@ class StoreWriter:
             self._wake.notify()
             deadline = None if timeout is None else time.monotonic() + timeout
             while self._done < target and self._error is None and self._thread.is_alive():
-                if self._full_since_ns is not None:
-                    raise self._full_error()
+                if self._spell is not None:
+                    raise self._full_error(self._spell)
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise StoreWriterError(
@@ -558,6 +530,7 @@ class StoreWriter:
             now = time.monotonic()
             window = min(_RATE_WINDOW_S, max(now - self._started, 1e-9))
             recent = sum(1 for t in self._commit_times if t >= now - window)
+            spell = self._spell
             return WriterStats(
                 rows_written=dict(s.rows_written),
                 rows_ignored=dict(s.rows_ignored),
@@ -572,9 +545,9 @@ class StoreWriter:
                 dropped_rows=s.dropped_rows,
                 dropped_by_table=dict(s.dropped_by_table),
                 failed=str(self._error) if self._error is not None else None,
-                disk_full_since_ns=self._full_since_ns,
-                disk_full_reason=self._full_reason if self._full_since_ns is not None else None,
-                disk_full_dropped=sum(self._full_dropped.values()),
+                disk_full_since_ns=spell.since_ns if spell is not None else None,
+                disk_full_reason=spell.reason if spell is not None else None,
+                disk_full_dropped=spell.total_dropped if spell is not None else 0,
                 disk_full_spells=s.disk_full_spells,
                 disk_full_retries=s.disk_full_retries,
             )
@@ -588,15 +561,14 @@ class StoreWriter:
     def disk_full_since_ns(self) -> int | None:
         """When the disk was found full (the writer's clock), while nothing can be
         committed; ``None`` while the writer stores. Paper trading halts while set."""
-        return self._full_since_ns
+        spell = self._spell
+        return spell.since_ns if spell is not None else None
 
-    def _full_error(self) -> StoreFullError:
-        since = self._full_since_ns or 0
+    def _full_error(self, spell: FullDiskSpell) -> StoreFullError:
         return StoreFullError(
-            f"{self.path}: disk full since {iso_utc(since)} ({self._full_reason}): "
+            f"{self.path}: disk full since {iso_utc(spell.since_ns)} ({spell.reason}): "
             f"{len(self._queue) + self._in_flight_rows} rows wait in memory, nothing is "
-            "committed until space "
-            "returns"
+            "committed until space returns"
         )
 
     # -- the writer thread -----------------------------------------------------------
@@ -633,7 +605,10 @@ class StoreWriter:
                     # Closing with nothing left.
                     self._done_cond.notify_all()
                     return
-                take = min(len(self._queue), self.commit_max_rows)
+                # On a full disk the retry is one entry, the oldest: it finds out whether
+                # there is room again, and it is all the queue cannot evict meanwhile.
+                limit = 1 if retry_at is not None else self.commit_max_rows
+                take = min(len(self._queue), limit)
                 batch = [self._queue.popleft() for _ in range(take)]
                 self._in_flight_rows = take
                 self._in_flight_bytes = sum(cost for _, _, cost in batch)
@@ -653,8 +628,8 @@ class StoreWriter:
             with self._lock:
                 self._done += take
                 self._in_flight_rows = self._in_flight_bytes = 0
-                if self._full_since_ns is not None:
-                    self._storing_again()
+                if self._spell is not None:
+                    self._storing_again(self._spell)
                 self._done_cond.notify_all()
                 self._room.notify_all()
 
@@ -678,26 +653,25 @@ class StoreWriter:
             self._in_flight_rows = self._in_flight_bytes = 0
             self._stats.disk_full_retries += 1
             now = time.monotonic()
-            if self._full_since_ns is None:
-                self._full_since_ns = self.clock.time_ns()
-                self._full_reason = str(exc.__cause__ or exc)
-                self._full_dropped = {}
-                self._full_logged = now
+            spell = self._spell
+            if spell is None:
+                spell = self._spell = FullDiskSpell(
+                    self.clock.time_ns(), str(exc.__cause__ or exc), reminded=now
+                )
                 self._stats.disk_full_spells += 1
                 self._full_backoff.reset()
                 log.warning(
                     "store writer: the disk is full (%s) writing to %s: %d rows wait in "
                     "memory and are retried with backoff; beyond %d rows the oldest market "
                     "data is dropped, and paper trading halts until space returns",
-                    self._full_reason, self.path, len(self._queue), self.queue_max_rows,
+                    spell.reason, self.path, len(self._queue), self.queue_max_rows,
                 )
-            elif now - self._full_logged >= _FULL_REMINDER_S:
-                self._full_logged = now
+            elif now - spell.reminded >= _FULL_REMINDER_S:
+                spell.reminded = now
                 log.warning(
                     "store writer: the disk is still full (since %s): %d rows wait in "
                     "memory, %d dropped so far",
-                    iso_utc(self._full_since_ns), len(self._queue),
-                    sum(self._full_dropped.values()),
+                    iso_utc(spell.since_ns), len(self._queue), spell.total_dropped,
                 )
             if self._full(0):
                 # The batch put back may overshoot the bound: the oldest go.
@@ -705,57 +679,43 @@ class StoreWriter:
             # Flushes raise now, producers waiting for room stop waiting.
             self._done_cond.notify_all()
             self._room.notify_all()
-            if self._closing and now >= self._close_deadline:
-                kept = sum(len(row) if table == _GROUP else 1 for table, row, _ in self._queue)
-                other = sum(
-                    len(row) if table == _GROUP else table not in MARKET_DATA_TABLES
-                    for table, row, _ in self._queue
-                )
-                error = StoreWriterError(
-                    f"{self.path}: disk still full at shutdown: {kept} rows were not stored "
-                    f"({other} of them not market data: the paper ledger, news, the sync's "
-                    f"state), full since {iso_utc(self._full_since_ns)} "
-                    f"({self._full_reason}); free space: the next run goes on from what was "
-                    "committed"
-                )
-                log.error("%s", error)
-            else:
+            if not (self._closing and now >= self._close_deadline):
                 return now + self._full_backoff.next_delay()
+            error = self._given_up(spell)
+        log.error("%s", error)
         self._stop_with(error)
         return None
 
-    def _storing_again(self) -> None:
+    def _given_up(self, spell: FullDiskSpell) -> StoreWriterError:
+        """What a close says when the disk stayed full through its grace (lock held)."""
+        kept = other = 0
+        for table, row, _ in self._queue:
+            if table == _GROUP:
+                kept += len(row)
+                other += len(row)
+            else:
+                kept += 1
+                other += table not in MARKET_DATA_TABLES
+        return StoreWriterError(
+            f"{self.path}: disk still full at shutdown: {kept} rows were not stored "
+            f"({other} of them not market data: the paper ledger, news, the sync's state), "
+            f"full since {iso_utc(spell.since_ns)} ({spell.reason}); free space: the next "
+            "run goes on from what was committed"
+        )
+
+    def _storing_again(self, spell: FullDiskSpell) -> None:
         """The first commit after a full disk succeeded (lock held): end the spell and
         queue its record first in line (the next commit), counts as they are now."""
-        since = self._full_since_ns or 0
         now = self.clock.time_ns()
-        dropped = dict(sorted(self._full_dropped.items()))
-        total = sum(dropped.values())
-        per_table = "".join(f" ({', '.join(f'{t} {n}' for t, n in dropped.items())})" if dropped
-                            else "")
-        lasted = (now - since) / 1e9
-        recovered = (
-            f"storing again after {lasted:.1f} s of full disk (since {iso_utc(since)}): "
-            f"{total} rows dropped{per_table}"
-        )
-        reason = f"disk full since {iso_utc(since)}: dropped in memory, never stored"
-        rows: list[tuple[str, tuple[Any, ...]]] = [
-            ("feed_events", (STORE_EVENT_EXCHANGE, "", str(FeedEventKind.STORE_FULL),
-                             f"disk full: {self._full_reason}", since)),
-            ("feed_events", (STORE_EVENT_EXCHANGE, "", str(FeedEventKind.STORE_RECOVERED),
-                             recovered, now)),
-            *(("sync_drops", (table, 0, 0, n, reason, now)) for table, n in dropped.items()),
-        ]
+        rows = spell.record(now)
         cost = ROW_OVERHEAD_BYTES * len(rows)
         self._queue.appendleft((_GROUP, tuple(rows), cost))
         self._pending_bytes += cost
         self._enqueued += 1
-        self._full_since_ns = None
-        self._full_reason = ""
-        self._full_dropped = {}
+        self._spell = None
         self._full_backoff.reset()
         self._wake.notify()
-        log.warning("store writer: %s", recovered)
+        log.warning("store writer: %s", spell.summary(now))
 
     def _commit(self, batch: list[tuple[str, tuple[Any, ...], int]]) -> None:
         groups: dict[str, list[tuple[Any, ...]]] = {}

@@ -18,7 +18,8 @@ import logging
 from decimal import Decimal
 from pathlib import Path
 
-from edge.store.writer import StoreWriter, iso_utc
+from edge.store.full_disk import iso_utc
+from edge.store.writer import StoreWriter
 from edge.trading.instruments import DEFAULT_FEE, DEFAULT_STEP, instrument_from_market
 from edge.trading.ledger import SqliteLedger, load_ledger
 from shared.book import OrderBook

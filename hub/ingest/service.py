@@ -9,6 +9,12 @@
   the acks. PUBACKs are manual and sent only after a message was handled, so a hub
   killed before its commit gets those messages again from the broker when it comes
   back; the agent's own re-send after its ack timeout is the second line.
+* **Limits.** Before anything of a message is read, the agent named in its topic must
+  be within its rate limit (:class:`~hub.ingest.limits.AgentRateLimiter`); past it the
+  message is counted and dropped on paho's thread, PUBACKed. That, not the broker's
+  Receive Maximum (mosquitto 2.0 stops holding to it once the hub acknowledges), keeps
+  one agent's flood out of the hub's memory. Between groups the writer stores the
+  counts and applies dead-letter retention (:meth:`IngestWriter.tick`).
 * **Reconnect.** paho reconnects by itself; :class:`shared.mqtt.Link`, as for every
   TickerML client, makes every wait before an attempt a draw from
   :class:`shared.backoff.Backoff` (capped exponential, full jitter, reset by each

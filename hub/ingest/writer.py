@@ -1,9 +1,11 @@
 """The ingest's single writer: turns a group of received messages into one commit.
 
 Everything here runs on one thread (the service's writer thread), so the hub store
-has one writer. A group is handled in three steps: check every message (refusals go
-to ``dead_letters`` at once), commit every valid batch in ONE transaction, and only
-then build the acknowledgements — an agent never hears "committed" for a row that
+has one writer. A group is handled in three steps: check every message, commit every
+valid batch in ONE transaction (a batch the database still refuses there is found by
+committing the group again one batch at a time, and dead-lettered alone), write the
+group's refusals (:mod:`hub.ingest.refusals`: within the dead-letter budget) in one
+more, and only then build the acknowledgements — an agent never hears "committed" for a row that
 is not durably stored, nor for a row whose key the hub holds with other content
 (``conflict``: both versions kept, logged as an error). Malformed input is logged and
 kept, never raised: one bad agent must not stop the fleet's ingest.

@@ -103,7 +103,7 @@ class BacktestConfig:
     risk: RiskConfig = field(default_factory=RiskConfig)
     candle_mode: bool = False
     sample_s: float = 60.0
-    """Equity-curve grid (and the Sharpe/Sortino period)."""
+    """Equity-curve grid (Sharpe and Sortino come from its UTC day closes)."""
     tick_s: float = 1.0
     """Timer ticks (order arrival, circuit breakers, strategies' ``on_time``) at most this often."""
 

@@ -1,6 +1,6 @@
 """Performance figures of a backtest: returns, risk ratios, drawdown, trades.
 
-Definitions (stated here once; the report and docs/trading.md quote them):
+Definitions (stated here once; the report and docs/operations.md quote them):
 
 - The **equity curve** is sampled on a fixed grid of ``period_s`` seconds
   (the backtest runner samples every bar in a candle backtest and every 60 s of
@@ -195,14 +195,6 @@ class Metrics:
 
     def as_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__slots__}
-
-
-def period_returns(equity: Sequence[float]) -> np.ndarray:
-    """Simple returns between consecutive samples."""
-    values = np.asarray(equity, dtype=np.float64)
-    if values.size < 2:
-        return np.empty(0, dtype=np.float64)
-    return values[1:] / values[:-1] - 1.0
 
 
 def daily_returns(times_ns: Sequence[int], equity: Sequence[float]) -> np.ndarray:

@@ -41,12 +41,16 @@ def running(config: HubConfig, store: HubStore) -> Iterator[IngestService]:
         service.stop()
 
 
-def cli_json(config: HubConfig, tmp_path: Path, *args: str) -> Any:
+def cli(config: HubConfig, tmp_path: Path, *args: str) -> str:
     config_file = tmp_path / "hub.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
     result = CliRunner().invoke(hub_group, [args[0], "-c", str(config_file), *args[1:]])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return result.output
+
+
+def cli_json(config: HubConfig, tmp_path: Path, *args: str) -> Any:
+    return json.loads(cli(config, tmp_path, *args))
 
 
 def test_beyond_its_rate_limit_an_agents_messages_are_counted_and_dropped_unread(
@@ -103,6 +107,7 @@ def test_beyond_the_dead_letter_budget_refusals_are_counted_with_one_sample_per_
     counts = {c["agent_id"]: c for c in cli_json(config, tmp_path, "dead-letters", "--counts",
                                                   "--json")}
     fleet = {a["agent_id"]: a for a in cli_json(config, tmp_path, "agents", "--json")}
+    listing = " ".join(cli(config, tmp_path, "dead-letters").split())
 
     assert [a.outcome for a in acks] == ["rejected"] * 14
     assert committed.outcome == "committed"
@@ -114,6 +119,7 @@ def test_beyond_the_dead_letter_budget_refusals_are_counted_with_one_sample_per_
         "refused": 14, "kept": 5, "dropped": 9}
     assert (fleet["pi-2"]["dead_letters"], fleet["pi-2"]["dead_letters_dropped"],
             fleet["pi-2"]["refused"]) == (5, 9, 14)
+    assert "refused in all: 14, kept now: 5, not kept (over the dead-letter budget): 9" in listing
 
 
 def test_a_retained_garbage_message_is_dead_lettered_once_across_hub_restarts(

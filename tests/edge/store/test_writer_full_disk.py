@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.store.writer import StoreFullError, StoreWriter, StoreWriterError
+from edge.store.full_disk import StoreFullError
+from edge.store.writer import StoreWriter, StoreWriterError
 from shared.config.feeds import BackoffConfig
 from shared.config.store import StoreConfig
 from shared.marketdata import FeedEventKind
@@ -27,8 +28,10 @@ def disk(tmp_path: Path) -> Iterator[Path]:
         yield folder
 
 
-def full_disk_writer(disk: Path, **store: object) -> StoreWriter:
-    config = StoreConfig(commit_interval_s=0.05, disk_full_backoff=FAST_RETRY, **store)
+def full_disk_writer(disk: Path, **store: int) -> StoreWriter:
+    config = StoreConfig.model_validate(
+        {"commit_interval_s": 0.05, "disk_full_backoff": FAST_RETRY, **store}
+    )
     return StoreWriter(disk / "edge.db", config, full_close_grace_s=0.5)
 
 

@@ -31,7 +31,9 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def start(store: Path, out: Path, cwd: Path, *, terminal: bool) -> tuple[subprocess.Popen[bytes], int | None]:
+def start(
+    store: Path, out: Path, cwd: Path, *, terminal: bool
+) -> tuple[subprocess.Popen[bytes], int | None]:
     """The README backtest with two more strategies (a longer run), on a pseudo-terminal
     when ``terminal`` (returns its reading end too)."""
     argv = [str(TICKERML), *README_ARGS, *SEVERAL, "--db", str(store), "--out", str(out)]

@@ -203,14 +203,14 @@ def test_kill_9_mid_stream_reloads_a_consistent_ledger(tmp_path: Path) -> None:
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE,
     )
     try:
-        def filled(count: int) -> bool:
+        def stored(count: int) -> bool:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             return _fill_count(db) >= count
 
-        wait_for(lambda: filled(600), 60, "600 fills stored (the stream got going)")
+        wait_for(lambda: stored(600), 60, "600 fills stored (the stream got going)")
         # One more commit seen: the stream is mid-batch when the kill lands.
         seen = _fill_count(db)
-        wait_for(lambda: filled(seen + 1), 10, "another commit of fills")
+        wait_for(lambda: stored(seen + 1), 10, "another commit of fills")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from decimal import Decimal
@@ -41,7 +42,7 @@ WEEK_TIMES = [i * DAY_NS for i in range(8)]
 
 
 def week_returns() -> list[float]:
-    return [b / a - 1 for a, b in zip(WEEK, WEEK[1:], strict=False)]
+    return [b / a - 1 for a, b in itertools.pairwise(WEEK)]
 
 
 def test_sharpe_of_a_daily_curve_matches_the_hand_computation() -> None:
