@@ -127,26 +127,21 @@ class OutputTable:
             for i, column in enumerate(self.columns)
         ]
 
-    def floor_widths(self, *, header_words: bool = True) -> list[int]:
-        """The narrowest each column may be: a number's or a label's widest value (and,
-        with ``header_words``, its header's longest word, so the header wraps between
-        words), a text column's :data:`TEXT_MIN` (less when its values are narrower)."""
+    def floor_widths(self) -> list[int]:
+        """The narrowest each column may be: a number's or a label's widest value or its
+        header's longest word (a header wraps between words, never inside one), a text
+        column's :data:`TEXT_MIN` (less when its values are narrower)."""
         natural = self.natural_widths()
-        floors = []
-        for i, column in enumerate(self.columns):
-            if not column.whole:
-                floors.append(min(natural[i], TEXT_MIN))
-                continue
-            floor = self._cells_width(i)
-            if header_words:
-                floor = max([floor, *(cell_len(word) for word in column.header.split())])
-            floors.append(floor)
-        return [max(1, f) for f in floors]
+        return [
+            max(1, self._cells_width(i), *(cell_len(word) for word in column.header.split()))
+            if column.whole else max(1, min(natural[i], TEXT_MIN))
+            for i, column in enumerate(self.columns)
+        ]
 
-    def fit(self, available: int, *, header_words: bool = True) -> list[int] | None:
+    def fit(self, available: int) -> list[int] | None:
         """Column widths summing to at most ``available``, the widest column narrowed
         first and none below its floor; None when the floors alone do not fit."""
-        floors = self.floor_widths(header_words=header_words)
+        floors = self.floor_widths()
         widths = [max(w, f) for w, f in zip(self.natural_widths(), floors, strict=True)]
         if sum(floors) > available:
             return None
@@ -220,13 +215,10 @@ class OutputTable:
         width = options.max_width
         # Boxed: an edge on each side, a border between columns, one space each side
         # of every value. Without the box: two spaces between columns, none outside.
-        # Headers wrap between words before any is folded inside a word.
-        boxed, bare = 3 * n + 1, 2 * (n - 1)
-        for with_box, overhead, header_words in ((True, boxed, True), (False, bare, True),
-                                                 (False, bare, False)):
-            widths = self.fit(width - overhead, header_words=header_words)
+        for boxed, overhead in ((True, 3 * n + 1), (False, 2 * (n - 1))):
+            widths = self.fit(width - overhead)
             if widths is not None:
-                yield self._rich_table(widths, boxed=with_box)
+                yield self._rich_table(widths, boxed=boxed)
                 return
         yield from self._records(width)
 

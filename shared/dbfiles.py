@@ -66,9 +66,10 @@ def check_file(path: Path) -> None:
     Catches an empty file (a new database there would reuse ids the hub already has),
     another kind of file and a truncated copy, from the 100-byte header alone.
 
-    Only while no ``-wal`` exists: then no connection (in any process) has the file
-    open, and none can lose its locks. With a ``-wal`` present the header is not read:
-    closing a file descriptor drops every POSIX lock this process holds on the file,
+    Only while no ``-wal`` exists (then no writer, in any process, has the file open)
+    and only once per file per process (:data:`_HEADERS_READ`: a reader of this process
+    may hold it open without a ``-wal``), so no connection can lose its locks: closing a
+    file descriptor drops every POSIX lock this process holds on the file,
     those of its open SQLite connections too (SQLite's "how to corrupt" list, 2.2), and
     a live database's main file may lag its WAL (a checkpoint in progress writes the
     new header before the pages that grow the file). SQLite's own errors, which
@@ -79,7 +80,10 @@ def check_file(path: Path) -> None:
     if wal_file(path).exists():
         return
     try:
-        size = path.stat().st_size
+        stat = path.stat()
+        if (stat.st_dev, stat.st_ino) in _HEADERS_READ:
+            return
+        size = stat.st_size
         with path.open("rb") as file:
             header = file.read(100)
     except OSError as exc:
@@ -102,6 +106,7 @@ def check_file(path: Path) -> None:
             raise OperationalError(
                 f"{path}: truncated ({size} bytes, its header says {expected}): {RESTORE}"
             )
+    _HEADERS_READ.add((stat.st_dev, stat.st_ino))
 
 
 def describe(path: Path, exc: sqlite3.Error) -> str:

@@ -12,7 +12,7 @@ import struct
 import subprocess
 import sys
 import termios
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,10 @@ class Output:
     returncode: int
     stdout: str
     stderr: str
+
+
+Run = Callable[..., Output]
+""":func:`piped` or :func:`in_terminal`, for tests parametrized over both."""
 
 
 def _env(columns: int) -> dict[str, str]:

@@ -143,6 +143,8 @@ class WriterStats:
     commits_per_s: float = 0.0
     """Commit rate over the last minute (or since start, if younger)."""
     pending_rows: int = 0
+    """Entries not committed yet (a ``put_many`` group counts one): queued, or in the
+    commit under way (or being retried, on a full disk)."""
     pending_bytes: int = 0
     backpressure_waits: int = 0
     """Times a producer found the queue full and had to wait."""

@@ -61,7 +61,12 @@ class DeadLetterKeeper:
         digest = None
         if retained:
             digest = retained_digest(topic, payload)
-            if digest in self._digests or self.store.retained_refused(digest):
+            try:
+                seen = digest in self._digests or self.store.retained_refused(digest)
+            except sqlite3.Error as exc:
+                log.error("could not look up a retained refusal (kept again): %s", exc)
+                seen = False
+            if seen:
                 self._count(agent_id, IngestCounts(retained_repeats=1))
                 return "repeat"
         size = min(len(payload), KEEP_BYTES)

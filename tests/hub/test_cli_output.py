@@ -8,6 +8,7 @@ import json
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,7 +19,7 @@ from hub.store.store import HubStore
 from shared.config.store import StoreConfig
 from shared.marketdata import Trade
 from shared.sync.messages import AgentStatus, FeedHealth, TableBacklog
-from tests.terminal import Output, assert_whole, in_terminal, piped
+from tests.terminal import Output, Run, assert_whole, in_terminal, piped
 
 BIG = 115_000_000
 BYTES = 10_002_345
@@ -57,22 +58,22 @@ def hub_yaml(tmp_path: Path) -> Path:
     return config
 
 
-def as_json(config: Path, *args: str) -> object:
+def as_json(config: Path, *args: str) -> Any:
     result = piped("hub", args[0], "-c", str(config), *args[1:], "--json", cwd=config.parent)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def hub(run: object, config: Path, *args: str) -> Output:
-    return run("hub", args[0], "-c", str(config), *args[1:], cwd=config.parent)  # type: ignore[operator, no-any-return]
+def hub(run: Run, config: Path, *args: str) -> Output:
+    return run("hub", args[0], "-c", str(config), *args[1:], cwd=config.parent)
 
 
 @pytest.mark.parametrize("run", RUNS, ids=IDS)
-def test_hub_agents_prints_a_backlog_of_115_million_whole(hub_yaml: Path, run: object) -> None:
+def test_hub_agents_prints_a_backlog_of_115_million_whole(hub_yaml: Path, run: Run) -> None:
     """Tried: `hub agents` (15 columns), piped and at 80 columns (was: `115…`). Kept:
     backlog, lag rows, dropped rows and the epoch of --json whole; at 80 columns the
     columns do not fit whole, so each agent is a block of `header  value` lines."""
-    (agent,) = as_json(hub_yaml, "agents")  # type: ignore[misc]
+    (agent,) = as_json(hub_yaml, "agents")
 
     output = hub(run, hub_yaml, "agents")
 
@@ -83,7 +84,7 @@ def test_hub_agents_prints_a_backlog_of_115_million_whole(hub_yaml: Path, run: o
 
 
 @pytest.mark.parametrize("run", RUNS, ids=IDS)
-def test_hub_dead_letters_prints_the_payload_size_whole(hub_yaml: Path, run: object) -> None:
+def test_hub_dead_letters_prints_the_payload_size_whole(hub_yaml: Path, run: Run) -> None:
     """Tried: `hub dead-letters`, piped and at 80 columns. Kept: ids, sizes (10,002,345
     bytes) and agents of --json whole; piped, the whole reason and topic too (in the
     terminal those are text columns: they wrap, and fold a long word)."""
@@ -100,11 +101,11 @@ def test_hub_dead_letters_prints_the_payload_size_whole(hub_yaml: Path, run: obj
 
 @pytest.mark.parametrize("run", RUNS, ids=IDS)
 def test_hub_dead_letter_counts_print_hundreds_of_millions_whole(
-    hub_yaml: Path, run: object
+    hub_yaml: Path, run: Run
 ) -> None:
     """Tried: `hub dead-letters --counts` (8 columns of totals), piped and at 80
     columns. Kept: every total of --json whole (115,000,000,000 bytes included)."""
-    (counts,) = as_json(hub_yaml, "dead-letters", "--counts")  # type: ignore[misc]
+    (counts,) = as_json(hub_yaml, "dead-letters", "--counts")
 
     output = hub(run, hub_yaml, "dead-letters", "--counts")
 
@@ -114,7 +115,7 @@ def test_hub_dead_letter_counts_print_hundreds_of_millions_whole(
 
 
 @pytest.mark.parametrize("run", RUNS, ids=IDS)
-def test_hub_import_db_prints_rows_per_table_whole(tmp_path: Path, run: object) -> None:
+def test_hub_import_db_prints_rows_per_table_whole(tmp_path: Path, run: Run) -> None:
     """Tried: `hub import-db` of an agent's database, piped and at 80 columns, then
     again with --json. Kept: read, added and already-present counts of every table
     whole, matching the --json of the second import (everything already present)."""

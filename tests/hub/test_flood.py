@@ -102,8 +102,9 @@ def test_a_garbage_flood_from_one_client_leaves_the_hub_flat_and_an_honest_agent
     """Tried: a hub process, an honest agent pi-1 sending a 50-row batch every 0.2 s,
     and a client flooding 1 KiB garbage at QoS 1 on mallory's data topic for 4 s.
     Kept: every pi-1 row stored and acknowledged; the hub's RSS after the flood within
-    25 MiB of before it; mallory's dead letters bounded by the budget (the rest counted,
-    rate-limited or dropped, not stored) and the hub store small."""
+    15 MiB of before it (~5 MiB here; ~40 MiB, never given back, with no rate limit);
+    mallory's dead letters bounded by the budget, the rest counted (rate-limited unread,
+    or refused and not kept); the hub store small."""
     honest = make_agent("pi-1")
     honest.status("online")
     wait_for(lambda: store.agent("pi-1") is not None, 15, "the hub process subscribed")
@@ -127,7 +128,7 @@ def test_a_garbage_flood_from_one_client_leaves_the_hub_flat_and_an_honest_agent
     assert [a.outcome for a in acks] == ["committed"] * batches
     assert store.count("trades", "pi-1") == first_id - 1
     assert sent > 2_000, f"the flood sent only {sent} messages"
-    assert after - before < 25 * 2**20, f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB"
+    assert after - before < 15 * 2**20, f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB"
     def counted() -> int:
         counts = store.ingest_counts().get("mallory")
         return 0 if counts is None else counts.refused + counts.rate_limited

@@ -24,6 +24,7 @@ from shared.config.hub import HubConfig
 from shared.config.mqtt import MqttConfig
 from shared.config.sync import SyncConfig
 from tests.provisioning.conftest import Probe, require_mosquitto, start_broker
+from tests.terminal import assert_whole, in_terminal, piped
 
 
 def provision(*args: str) -> Result:
@@ -119,6 +120,23 @@ def test_a_rerun_lists_every_file_as_kept(tmp_path: Path) -> None:
     assert {f["action"] for f in files} == {"kept"}
     piped = re.findall(r"^(\S+) +(created|kept|reissued|updated)$", again.output, re.MULTILINE)
     assert piped == [(f["file"], "kept") for f in files]
+
+
+def test_in_an_80_column_terminal_paths_fold_and_no_action_is_cut(tmp_path: Path) -> None:
+    """Tried: `provision broker` in an 80-column pty under a long folder name (was: the
+    action column could be cut to `cre…`). Kept: one whole action per file --json
+    lists, nothing cut, the table no wider than the terminal."""
+    out = tmp_path / ("a-provisioning-folder-with-a-rather-long-name-" * 2)
+    args = ("provision", "broker", "--out", str(out), "--agent", "pi-a")
+
+    output = in_terminal(*args, cwd=tmp_path)
+    files = json.loads(piped(*args, "--json", cwd=tmp_path).stdout)["files"]
+
+    assert_whole(output, [fingerprint(output.stdout)], terminal=True,
+                 echoed=["Provisioning folder", "CA fingerprint", "Start the broker",
+                         "Hub config", "Agent config"])
+    actions = re.findall(r"│ (created|kept|reissued|updated|owned) +│", output.stdout)
+    assert len(actions) == len(files) and set(actions) == {"created"}
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import yaml
 from edge.store.writer import StoreWriter
 from shared.config.store import StoreConfig
 from shared.marketdata import Trade
-from tests.terminal import assert_whole, in_terminal, piped
+from tests.terminal import Run, assert_whole, in_terminal, piped
 
 BIG_ID = 115_000_000
 T0 = 1_709_294_400_000_000_000  # 2024-03-01 12:00 UTC
@@ -46,7 +46,7 @@ def big_store(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("run", [piped, in_terminal], ids=["piped", "terminal-80"])
-def test_edge_stats_prints_ids_past_115_million_whole(tmp_path: Path, run: object) -> None:
+def test_edge_stats_prints_ids_past_115_million_whole(tmp_path: Path, run: Run) -> None:
     """Tried: `edge stats` on trade ids 115,000,000-115,000,002, piped and in an
     80-column pty (was: `115…` in both, rich shrinking the id columns). Kept: every
     count, id and time of --json appears whole, nothing ends in `…`; piped, plain
@@ -55,7 +55,7 @@ def test_edge_stats_prints_ids_past_115_million_whole(tmp_path: Path, run: objec
     summary = json.loads(piped("edge", "stats", "-c", str(config), "--json",
                                cwd=tmp_path).stdout)
 
-    output = run("edge", "stats", "-c", str(config), cwd=tmp_path)  # type: ignore[operator]
+    output = run("edge", "stats", "-c", str(config), cwd=tmp_path)
 
     trades = next(t for t in summary["tables"] if t["table"] == "trades")
     assert (trades["min_id"], trades["max_id"], trades["max_id_ever"]) == (
@@ -68,7 +68,7 @@ def test_edge_stats_prints_ids_past_115_million_whole(tmp_path: Path, run: objec
 
 
 @pytest.mark.parametrize("run", [piped, in_terminal], ids=["piped", "terminal-80"])
-def test_edge_sync_status_prints_the_backlog_ids_whole(tmp_path: Path, run: object) -> None:
+def test_edge_sync_status_prints_the_backlog_ids_whole(tmp_path: Path, run: Run) -> None:
     """Tried: `edge sync-status` with the last id 115,000,002 and the acked one
     115,000,001, piped and at 80 columns. Kept: both ids and the backlog whole, the
     same values as its --json."""
@@ -76,7 +76,7 @@ def test_edge_sync_status_prints_the_backlog_ids_whole(tmp_path: Path, run: obje
     rows = json.loads(piped("edge", "sync-status", "-c", str(config), "--json",
                             cwd=tmp_path).stdout)
 
-    output = run("edge", "sync-status", "-c", str(config), cwd=tmp_path)  # type: ignore[operator]
+    output = run("edge", "sync-status", "-c", str(config), cwd=tmp_path)
 
     trades = next(r for r in rows if r["table"] == "trades")
     assert (trades["last_id"], trades["acked_id"], trades["backlog_rows"]) == (
