@@ -172,7 +172,7 @@ def live_tables(
     """The live view's tables (printed at the end where the output is not a terminal)."""
     collect = OutputTable(
         [label("agent"), label("exchange"), number("trades"), number("candles"),
-         number("snapshots"), number("events"), label("last snapshot bid / ask")],
+         number("snapshots"), number("events"), text("last snapshot bid / ask")],
         title=f"TickerML demo — {elapsed:.0f}/{duration:.0f} s (paper trading only)",
     )
     sync = OutputTable(
@@ -213,7 +213,7 @@ def print_summary(
     paper ledgers, the news, the hub's commands and answers, and the edge-vs-hub
     comparison."""
     console.rule("replay of what the agents captured, through the same parsers")
-    rows = report_rows(replay_files([a["capture"] for a in agents if a["capture"].exists()]))
+    rows = _replay_rows(agents)
     columns = {
         "exchange": "exchange",
         "symbol": "symbol",
@@ -247,8 +247,10 @@ def print_summary(
         *(number(n) for n in ("orders", "fills", "rejections", "equity", "realized", "fees")),
     ])
     for agent in agents:
-        for paper_row in _paper_rows(agent["db"]):
-            table.add_row(agent["agent_id"], *paper_row)
+        for paper in _paper_rows(agent["db"]):
+            table.add_row(agent["agent_id"], paper["strategy"], paper["orders"], paper["fills"],
+                          paper["rejections"], *(None if paper[k] is None else
+                                                 f"{float(paper[k]):,.4f}" for k in MONEY))
     print_tables(table, console=console)
     _print_news(console, agents, news)
     console.rule("commands from the hub, and the agents' answers")
@@ -283,8 +285,40 @@ def _print_sync_check(console: Console, checks: list[dict[str, Any]]) -> None:
                   + verdict)
 
 
-def _paper_rows(db: Path) -> list[tuple[str, ...]]:
-    """Per strategy: distinct orders, fills, rejections and the last portfolio state."""
+def summary_json(
+    agents: list[dict[str, Any]], commands: list[str], checks: list[dict[str, Any]],
+    news: NewsDemo,
+) -> dict[str, Any]:
+    """What :func:`print_summary` prints, as ``tickerml demo --json`` gives it: each of its
+    tables as a list of objects, the figures as stored (exact decimal strings)."""
+    return {
+        "replay": _replay_rows(agents),
+        "stored": [{"agent": a["agent_id"], "exchange": a["exchange"], "db": str(a["db"]),
+                    **{t: table_counts(a["db"]).get(t, 0) for t in TABLES}} for a in agents],
+        "paper": [{"agent": a["agent_id"], **row} for a in agents for row in _paper_rows(a["db"])],
+        "news": {
+            "feed_server_answers": news.server.answers,
+            "agents": [{"agent": a["agent_id"], **news_counts(a["db"])} for a in agents],
+            "headlines": [dict(agent=a["agent_id"], **dict(zip(HEADLINE_KEYS, row, strict=True)))
+                          for a in agents for row in _news_rows(a["db"], _HEADLINES_SQL)],
+            "rollups": [dict(agent=a["agent_id"], **dict(zip(ROLLUP_KEYS, row, strict=True)))
+                        for a in agents for row in _news_rows(a["db"], _ROLLUP_SQL)],
+        },
+        "commands": commands,
+        "sync_check": checks,
+    }
+
+
+def _replay_rows(agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return report_rows(replay_files([a["capture"] for a in agents if a["capture"].exists()]))
+
+
+MONEY = ("equity", "realized", "fees")
+
+
+def _paper_rows(db: Path) -> list[dict[str, Any]]:
+    """Per strategy: distinct orders, fills, rejections and the last portfolio state
+    (:data:`MONEY`, as stored; None before the first)."""
     if not db.exists():
         return []
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
@@ -305,8 +339,9 @@ def _paper_rows(db: Path) -> list[tuple[str, ...]]:
                 "SELECT equity, realized, fees FROM portfolio_state WHERE strategy = ? "
                 "ORDER BY id DESC LIMIT 1", (name,),
             ).fetchone()
-            figures = [f"{float(v):,.4f}" for v in state] if state else ["-", "-", "-"]
-            rows.append((name, str(orders), str(fills), str(rejected), *figures))
+            rows.append({"strategy": name, "orders": orders, "fills": fills,
+                         "rejections": rejected,
+                         **dict(zip(MONEY, state or (None, None, None), strict=True))})
         return rows
     finally:
         conn.close()
@@ -365,6 +400,8 @@ def _print_news(console: Console, agents: list[dict[str, Any]], news: NewsDemo) 
     print_tables(table, console=console)
 
 
+HEADLINE_KEYS = ("source", "score", "label", "symbols", "title")
+ROLLUP_KEYS = ("symbol", "hour_start_ns", "articles", "weighted", "regime", "regime_score")
 _HEADLINES_SQL = """
     SELECT source, score, label, symbols, title FROM (
         SELECT a.source, s.score, s.label, a.symbols, a.title, a.id,

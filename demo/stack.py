@@ -47,7 +47,14 @@ from rich.live import Live
 from rich.text import Text
 
 from demo.news_server import NewsFeedServer
-from demo.report import NewsDemo, live_tables, live_view, print_summary, sync_check
+from demo.report import (
+    NewsDemo,
+    live_tables,
+    live_view,
+    print_summary,
+    summary_json,
+    sync_check,
+)
 from edge.simulator.server import SimulatorUrls
 from edge.simulator.thread import SimulatorThread
 from hub.store.store import HubStore
@@ -291,10 +298,13 @@ def _agent_config(
     }
 
 
-def run_demo(console: Console, duration: float, data_dir: Path, seed: int) -> None:
+def run_demo(
+    console: Console, duration: float, data_dir: Path, seed: int, *, as_json: bool = False
+) -> None:
     """Start the simulator, the broker, the hub and the agents, run them for ``duration``
     seconds with the live view on ``console``, drain the agents, stop everything, print
-    the summary; a ClickException when a part fails or the hub's copy differs."""
+    the summary (on stdout as JSON with ``as_json``); a ClickException when a part fails
+    or the hub's copy differs."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
@@ -362,7 +372,10 @@ def run_demo(console: Console, duration: float, data_dir: Path, seed: int) -> No
         feeds.stop()
         hub.stop()
     (data_dir / "sync-check.json").write_text(json.dumps(checks, indent=2))
-    print_summary(console, agents, script.lines, checks, news)
+    if as_json:
+        click.echo(json.dumps(summary_json(agents, script.lines, checks, news), indent=2))
+    else:
+        print_summary(console, agents, script.lines, checks, news)
     if not all(c["match"] for c in checks):
         raise click.ClickException(
             f"the hub's copy differs from the agents' tables; see {data_dir / 'sync-check.json'}"

@@ -117,7 +117,11 @@ def agents_command(config_file: Path, as_json: bool) -> None:
     for a in fleet:
         age = "-" if a.last_seen_age_s is None else f"{a.last_seen_age_s:.0f}s ago"
         table.add_row(
-            a.agent_id, "online" if a.online else "offline", age,
+            a.agent_id,
+            ("online" if a.online else "offline")
+            + (f" (disk full since {_utc(a.store_full_since_ns)})"
+               if a.store_full_since_ns is not None else ""),
+            age,
             f"{a.agent_version or '-'}/{a.model_version or '-'}/{(a.feature_spec or '-')[:12]}",
             str(a.backlog_rows), str(a.lag_rows), f"{a.lag_s:.1f}",
             f"{a.feeds_synced}/{a.feeds_total}", ", ".join(a.stale_feeds) or "-",

@@ -70,6 +70,7 @@ class AgentView:
     feature_spec: str | None
     trading_paused: bool
     dropped_rows: int
+    store_full_since_ns: int | None
     backlog_rows: int
     lag_rows: int
     lag_s: float
@@ -162,6 +163,7 @@ def agent_view(
         feature_spec=status.feature_spec if status else None,
         trading_paused=status.trading_paused if status else False,
         dropped_rows=status.dropped_rows if status else 0,
+        store_full_since_ns=status.store_full_since_ns if status else None,
         backlog_rows=sum(t.backlog_rows for t in tables),
         lag_rows=sum(t.lag_rows for t in tables),
         lag_s=max((t.lag_s for t in tables), default=0.0),

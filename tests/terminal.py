@@ -76,7 +76,10 @@ def in_terminal(*args: str, cwd: Path, columns: int = 80, timeout: float = 120) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    text = ANSI.sub("", b"".join(chunks).decode("utf-8", errors="replace"))
+    # Colours go; a cursor move or an erase (a live view redrawing) ends the line, so
+    # redrawn lines do not run together.
+    text = ANSI.sub(lambda m: "" if m.group().endswith("m") else "\n",
+                    b"".join(chunks).decode("utf-8", errors="replace"))
     return Output(proc.returncode, text.replace("\r\n", "\n"), err.decode(errors="replace"))
 
 

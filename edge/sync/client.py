@@ -356,10 +356,13 @@ class SyncClient:
             agent_id=self.agent_id, state="online", ts_ns=self.clock.time_ns(),
             epoch=self.outbox.epoch, agent_version=self.version, trading_paused=paused,
             backlog=table_backlog(self._conn, self.outbox.cursors), dropped_rows=int(dropped),
+            store_full_since_ns=self.writer.disk_full_since_ns,
             feeds=feeds, connected_since_ns=self.connection.connected_since_ns,
         ).to_bytes()
 
     def _enforce_budget(self) -> None:
+        if self.writer.disk_full_since_ns is not None:
+            return  # nothing can be checkpointed on a full disk; the writer says why
         try:
             self.budget.enforce(self.outbox.sent_up_to)
         except Exception:  # a failed budget pass must not stop the sync

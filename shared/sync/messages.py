@@ -209,6 +209,11 @@ class AgentStatus(Message):
     trading_paused: bool = False
     backlog: dict[str, TableBacklog] = Field(default_factory=dict)
     dropped_rows: int = Field(0, ge=0, description="Rows deleted unsynced under the disk budget.")
+    store_full_since_ns: int | None = Field(
+        None, ge=0,
+        description="Since when the agent's disk has been full (its writer holds rows in "
+        "memory and trading is halted); None while it stores normally.",
+    )
     feeds: tuple[FeedHealth, ...] = ()
     connected_since_ns: int | None = None
 

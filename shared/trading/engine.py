@@ -122,8 +122,8 @@ class Gate(Protocol):
     def next_book_ns(self) -> int: ...
 
 
-Hook = tuple[str, Handler, Gate]
-"""(strategy name, bound hook, gate): one row of the engine's dispatch tables."""
+Hook = tuple[str, Handler, Gate | None]
+"""(strategy name, bound hook, gate or None): one row of the engine's dispatch tables."""
 
 _NOOP = "__tickerml_noop__"
 """Set on a hook that does nothing (the strategy base's): the engine never calls it."""
@@ -137,22 +137,13 @@ _UNRECORDED = "__tickerml_unrecorded__"
 _NOBODY: frozenset[str] = frozenset()
 
 
-class _AlwaysDue:
-    """The gate of every hook but a gated strategy's ``on_book``: never holds it back."""
-
-    __slots__ = ()
-    next_book_ns = 0
-
-
-_ALWAYS_DUE = _AlwaysDue()
-
-
 def _hooks(
     strategies: Sequence[StrategyLike], hook: str, tape: TradeTape | None = None
 ) -> list[Hook]:
     """The dispatch table of ``hook``: a row for every strategy whose ``hook`` does something.
 
-    Only ``on_book`` is gated: by the strategy itself when it has a ``next_book_ns``.
+    Only ``on_book`` is gated: by the strategy itself when it has a ``next_book_ns``;
+    every other row's gate is None.
     """
     out: list[Hook] = []
     for strategy in strategies:
@@ -160,7 +151,7 @@ def _hooks(
         if handler is None:
             continue
         gated = hook == "on_book" and hasattr(strategy, "next_book_ns")
-        out.append((strategy.name, handler, cast(Gate, strategy) if gated else _ALWAYS_DUE))
+        out.append((strategy.name, handler, cast(Gate, strategy) if gated else None))
     return out
 
 
@@ -170,8 +161,6 @@ def _handler(strategy: StrategyLike, hook: str, tape: TradeTape | None) -> Handl
     A strategy whose context reads ``tape`` sees every trade there, recorded by
     the engine: its base ``on_trade`` (which would only record it again) is never
     called, and an overriding one is called without its recording wrapper.
-    ``on_order`` returns nothing by contract: what it returns anyway is dropped,
-    since order updates reach even a paused strategy.
     """
     handler: Handler = getattr(strategy, hook)
     if hook == "on_trade" and tape is not None and (
@@ -181,18 +170,7 @@ def _handler(strategy: StrategyLike, hook: str, tape: TradeTape | None) -> Handl
             return None
         unrecorded = getattr(handler, _UNRECORDED, None)
         return handler if unrecorded is None else types.MethodType(unrecorded, strategy)
-    if getattr(handler, _NOOP, False):
-        return None
-    if hook == "on_order":
-        return _returning_nothing(handler)
-    return handler
-
-
-def _returning_nothing(handler: Handler) -> Handler:
-    def call(arg: Any) -> None:
-        handler(arg)
-
-    return call
+    return None if getattr(handler, _NOOP, False) else handler
 
 
 def _by_strategy(hooks: list[Hook]) -> dict[str, list[Hook]]:
@@ -342,7 +320,7 @@ class TradingEngine:
         if paused is None:
             paused = self.paused
         for name, handler, gate in hooks:
-            if now < gate.next_book_ns or name in paused:
+            if (gate is not None and now < gate.next_book_ns) or name in paused:
                 continue
             try:
                 intents = handler(arg)
@@ -426,7 +404,8 @@ class TradingEngine:
         for order in update.orders:
             hooks = self._on_order.get(order.strategy)
             if hooks is not None:
-                # Even a paused strategy: its table of open orders must be right when it resumes.
+                # Even a paused strategy: its table of open orders must be right when it
+                # resumes. on_order returns nothing (a Strategy's wrapper makes sure).
                 self._dispatch(hooks, "on_order", order, 0, _NOBODY)
         for fill in update.fills:
             hooks = self._on_fill.get(fill.strategy)

@@ -109,13 +109,27 @@ _Hook = Callable[..., Any]
 
 
 def _recording(hook: _Hook, recorder: str) -> _Hook:
-    """Wrap a subclass hook so the context records its argument first."""
+    """Wrap a subclass hook so the context records its argument first.
+
+    ``on_order`` returns nothing by contract, and its wrapper makes sure: the
+    engine hands order updates even to a paused strategy, which must not trade.
+    """
     record = getattr(StrategyContext, recorder)  # looked up once, not per event
 
-    @functools.wraps(hook)
-    def wrapper(self: Strategy[Any], arg: Any) -> Any:
-        record(self.ctx, arg)
-        return hook(self, arg)
+    if recorder == "record_order":
+
+        @functools.wraps(hook)
+        def wrapper(self: Strategy[Any], arg: Any) -> Any:
+            record(self.ctx, arg)
+            hook(self, arg)
+            return None
+
+    else:
+
+        @functools.wraps(hook)
+        def wrapper(self: Strategy[Any], arg: Any) -> Any:
+            record(self.ctx, arg)
+            return hook(self, arg)
 
     wrapper.__tickerml_records__ = True  # type: ignore[attr-defined]
     # The hook itself, for an engine that records the argument already (trades).

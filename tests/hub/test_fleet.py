@@ -77,3 +77,15 @@ def test_an_agent_without_a_status_yet_shows_offline_with_empty_figures() -> Non
 
     assert (view.online, view.lag_rows, view.agent_version, view.feeds_total) == (
         False, 0, "", 0)
+
+
+def test_an_agent_whose_disk_is_full_shows_since_when_in_the_fleet() -> None:
+    """Tried: a status saying the agent's disk has been full since t=900 s, then one from
+    after it recovered. Kept: the fleet view carries the time while full, None after."""
+    full = agent_view(record(store_full_since_ns=900 * S, trading_paused=True), {}, CONFIG,
+                      now_ns=1000 * S)
+    recovered = agent_view(record(), {}, CONFIG, now_ns=1000 * S)
+
+    assert (full.store_full_since_ns, full.trading_paused) == (900 * S, True)
+    assert recovered.store_full_since_ns is None
+    assert full.to_dict()["store_full_since_ns"] == 900 * S
