@@ -49,6 +49,14 @@ Exit status, the same for every command:
 
 Every error is printed to stderr as one message starting `error: `, naming the file
 or option and what to fix.
+
+Tables never cut a number. Piped or redirected (stdout not a terminal), a table is
+plain lines: its title, a header, one line per row, columns aligned with spaces and
+every value whole, for `grep`, `awk` or `cut -c`. In a terminal it fits the width:
+boxed, or without the box, text columns (headlines, paths, reasons) wrapped; when
+the numbers cannot all fit whole side by side, each row is printed as a block of
+`header  value` lines. Every command that prints a table takes `--json`, which
+prints the same rows as JSON objects.
 """
 
 

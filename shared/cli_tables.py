@@ -15,10 +15,10 @@ Where the output goes decides how it looks:
   with spaces, every value whole, no box and no colour, so ``grep`` and ``cut``
   see full values;
 - a terminal: rich's boxed table when every number and label fits whole at the
-  terminal's width with the text columns wrapped (to no fewer than
-  :data:`TEXT_MIN` columns each); else the same without the box (its borders and
-  padding take three columns per column); else, too many columns for the width,
-  one record per row, a ``header  value`` line per column.
+  terminal's width, headers wrapped between words and text columns wrapped to no
+  fewer than :data:`TEXT_MIN` columns each; else the same without the box (its
+  borders and padding take three columns per column, against two); else, too many
+  columns for the width, one record per row, a ``header  value`` line per column.
 
 Why not rich's own fitting: rich shrinks every column evenly when a table is too
 wide, ``no_wrap`` numbers included, and crops what still does not fit, which is how
@@ -159,15 +159,17 @@ class OutputTable:
 
     def plain_lines(self) -> list[str]:
         """The plain layout: the title, the header, a line per row, every value whole."""
-        def flat(value: Text | str) -> str:
-            return (value.plain if isinstance(value, Text) else value).replace("\n", " ")
+        def flat(value: Text | str, width: int, right: bool) -> str:
+            plain = (value.plain if isinstance(value, Text) else value).replace("\n", " ")
+            pad = " " * (width - cell_len(plain))
+            return pad + plain if right else plain + pad
 
         widths = self.natural_widths()
         lines = [self.title] if self.title else []
         header: list[Text | str] = [c.header for c in self.columns]
         for cells in (header, *self.rows):
             parts = [
-                flat(cell).rjust(width) if column.kind == "number" else flat(cell).ljust(width)
+                flat(cell, width, column.kind == "number")
                 for cell, column, width in zip(cells, self.columns, widths, strict=True)
             ]
             lines.append(GAP.join(parts).rstrip())
@@ -184,8 +186,8 @@ class OutputTable:
             collapse_padding=not boxed,
         )
         for column, width in zip(self.columns, widths, strict=True):
-            # A fixed width: rich does no fitting of its own. Values of numbers and
-            # labels fit it whole; headers wrap (or fold) inside it.
+            # A fixed width: rich does no fitting of its own. Numbers and labels fit
+            # it whole, headers between words; text wraps, folding a longer word.
             table.add_column(column.header, justify=column.justify, width=width,
                              overflow="fold")
         for row in self.rows:

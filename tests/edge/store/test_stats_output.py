@@ -1,5 +1,5 @@
 """``tickerml edge stats`` and ``tickerml edge sync-status`` print every number whole:
-piped (plain lines) and in an 80-column terminal, with ids past 115,000,000."""
+piped (plain lines) and in an 80-column terminal, with ids past 2**53."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from shared.config.store import StoreConfig
 from shared.marketdata import Trade
 from tests.terminal import Run, assert_whole, in_terminal, piped
 
-BIG_ID = 115_000_000
+BIG_ID = 2**53 + 1
+"""9007199254740993: 16 digits, and the first integer a float cannot hold."""
 T0 = 1_709_294_400_000_000_000  # 2024-03-01 12:00 UTC
 
 
 def big_store(tmp_path: Path) -> Path:
-    """An agent's store whose trade ids run from 115,000,000 (as after years of
-    collecting), the hub having acknowledged up to 115,000,001; its config file."""
+    """An agent's store whose trade ids run from 2**53 + 1 (the 64-bit ids the store
+    allows), the hub having acknowledged up to the second; its config file."""
     config = tmp_path / "edge.yaml"
     config.write_text(yaml.safe_dump({
         "agent_id": "pi-big", "data_dir": str(tmp_path), "logging": {"file": None},
@@ -46,11 +47,11 @@ def big_store(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("run", [piped, in_terminal], ids=["piped", "terminal-80"])
-def test_edge_stats_prints_ids_past_115_million_whole(tmp_path: Path, run: Run) -> None:
-    """Tried: `edge stats` on trade ids 115,000,000-115,000,002, piped and in an
-    80-column pty (was: `115…` in both, rich shrinking the id columns). Kept: every
-    count, id and time of --json appears whole, nothing ends in `…`; piped, plain
-    lines with no box; in the terminal, no line past 80 columns."""
+def test_edge_stats_prints_16_digit_ids_whole(tmp_path: Path, run: Run) -> None:
+    """Tried: `edge stats` on trade ids 9007199254740993-95, piped and in an 80-column
+    pty (was: `9007199…` in both, rich shrinking the id columns to fit 80). Kept:
+    every count, id and time of --json appears whole, nothing ends in `…`; piped,
+    plain lines with no box; in the terminal, no line past 80 columns."""
     config = big_store(tmp_path)
     summary = json.loads(piped("edge", "stats", "-c", str(config), "--json",
                                cwd=tmp_path).stdout)
@@ -69,9 +70,9 @@ def test_edge_stats_prints_ids_past_115_million_whole(tmp_path: Path, run: Run) 
 
 @pytest.mark.parametrize("run", [piped, in_terminal], ids=["piped", "terminal-80"])
 def test_edge_sync_status_prints_the_backlog_ids_whole(tmp_path: Path, run: Run) -> None:
-    """Tried: `edge sync-status` with the last id 115,000,002 and the acked one
-    115,000,001, piped and at 80 columns. Kept: both ids and the backlog whole, the
-    same values as its --json."""
+    """Tried: `edge sync-status` with the last id 9007199254740995 and the acked one
+    9007199254740994, piped and at 80 columns (was: both cut). Kept: both ids and the
+    backlog whole, the same values as its --json."""
     config = big_store(tmp_path)
     rows = json.loads(piped("edge", "sync-status", "-c", str(config), "--json",
                             cwd=tmp_path).stdout)

@@ -17,8 +17,9 @@ from tests.terminal import Run, assert_whole, in_terminal, piped
 pytestmark = [pytest.mark.real_data]
 
 BALANCE = "10002345.678"
-ARGS = ("backtest", "--strategy", "trend", "--strategy", "mean_reversion", "--exchange",
-        "binanceus", "--symbol", "BTC/USDT", "--from", "2023-03-01", "--to", "2023-03-03",
+STRATEGIES = ("trend", "mean_reversion", "fallback", "imbalance", "market_maker")
+ARGS = ("backtest", *(a for kind in STRATEGIES for a in ("--strategy", kind)), "--exchange",
+        "binanceus", "--symbol", "BTC/USDT", "--from", "2023-03-01", "--to", "2023-03-10",
         "--balance", BALANCE, "--no-plot")
 
 
@@ -26,8 +27,9 @@ ARGS = ("backtest", "--strategy", "trend", "--strategy", "mean_reversion", "--ex
 def test_the_summary_prints_an_equity_of_10_million_whole(
     readme_store: Path, tmp_path: Path, run: Run
 ) -> None:
-    """Tried: two strategies on three days of real candles with a starting balance of
-    10,002,345.678, piped and in an 80-column pty (was: `10,002,…`). Kept: every
+    """Tried: five strategies side by side on ten days of real candles with a starting
+    balance of 10,002,345.678, piped and in an 80-column pty (was: `10,002,…`, six
+    columns of 12-character figures shrunk to fit). Kept: every
     figure of every strategy as --json gives it, formatted for people (final equity
     10,0xx,xxx.xx, fees, percentages), and buy and hold's return, whole."""
     db = ("--db", str(readme_store))
