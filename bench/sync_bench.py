@@ -39,7 +39,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.store.db import connect, migrate
-from shared.readers import agent_epoch
+from shared.readers.stores import agent_epoch
 from shared.sync.codec import encode_batch
 from shared.sync.messages import BatchHeader
 from shared.sync.tables import TABLES

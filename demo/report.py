@@ -22,7 +22,7 @@ from demo.news_server import FEEDS, NewsFeedServer
 from edge.replay import replay_files, report_rows
 from hub.store.store import HubStore
 from shared.cli_tables import OutputTable, label, number, print_tables, text
-from shared.readers import agent_epoch
+from shared.readers.stores import agent_epoch
 from shared.sync.digest import rows_digest
 from shared.sync.tables import LEGACY_EPOCH
 from shared.sync.tables import TABLES as SYNCED

@@ -35,7 +35,8 @@ from edge.collector.runner import ConnectionRunner
 from edge.feeds import feed_class
 from edge.store.full_disk import iso_utc
 from edge.store.lock import StoreLock, lock_path
-from edge.store.writer import StoreWriter, WriterStats, database_path
+from edge.store.writer import StoreWriter, database_path
+from edge.store.writer_stats import WriterStats
 from edge.sync.client import SyncClient
 from edge.trading.live import PaperTrading
 from shared.clock import Clock, LiveClock

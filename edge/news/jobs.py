@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from edge.news.rollup import RollupReport, roll_up
-from edge.store.full_disk import StoreFullError, iso_utc
+from edge.store.errors import StoreFullError
+from edge.store.full_disk import iso_utc
 from edge.store.writer import StoreWriter
 from shared.clock import Clock
 from shared.config.edge import EdgeConfig

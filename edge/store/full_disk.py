@@ -1,6 +1,17 @@
 """A full disk, as the store writer sees it: how it is recognised, which rows it may
 cost, and the record a spell of it leaves (see :mod:`edge.store.writer`).
 
+SQLite's "database or disk is full" (or an ``ENOSPC``) is a
+:class:`~edge.store.errors.StoreFullError`, a :class:`~shared.errors.TemporaryError`,
+not a failure. The batch is rolled back and put back at the head of the queue; the
+writer retries (its oldest entry, to find out whether there is room again) with
+capped, jittered backoff (``store.disk_full_backoff``) and meanwhile says since when the
+disk is full (:attr:`StoreWriter.disk_full_since_ns`, ``stats()``). Producers never
+wait then (waiting would freeze the event loop for nothing): rows keep queueing up to
+the usual bound, beyond it the *oldest* market-data rows (:data:`MARKET_DATA_TABLES`)
+go, counted per table (:meth:`edge.store.queue.WriteQueue.evict_oldest`); the ledger and
+every other row stays (paper trading halts while the disk is full, so few come).
+
 A spell runs from the first commit that fails with the disk full to the first that
 succeeds again. Its record goes in with the next commit: a ``store_full`` feed event
 stamped when the disk filled, a ``store_recovered`` one with the rows dropped
@@ -11,13 +22,24 @@ learns of the gap; ``first_id``/``last_id`` are 0, as the rows never had ids).
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from shared.errors import TemporaryError
+from edge.store.errors import StoreFullError, StoreWriterError
+from shared.backoff import Backoff
+from shared.clock import Clock
+from shared.config.feeds import BackoffConfig
 from shared.marketdata import FeedEventKind
+
+# The writer's own lines, whichever of its modules writes them: operators find them
+# under one logger name.
+log = logging.getLogger("edge.store.writer")
+
+_FULL_REMINDER_S = 60.0
 
 MARKET_DATA_TABLES = frozenset(
     {
@@ -32,11 +54,6 @@ paper ledger, news scores and roll-ups, or the sync's own state."""
 
 STORE_EVENT_EXCHANGE = "*"
 """``exchange`` of the writer's own feed events: the store, every exchange at once."""
-
-
-class StoreFullError(TemporaryError):
-    """The disk is full: nothing can be committed now. The writer keeps the rows in
-    memory and retries by itself; :meth:`StoreWriter.flush` raises this meanwhile."""
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -95,3 +112,74 @@ class FullDiskSpell:
             *(("sync_drops", (table, 0, 0, n, reason, now_ns))
               for table, n in sorted(self.dropped.items())),
         ]
+
+    def error(self, path: Path, waiting: int) -> StoreFullError:
+        """What a flush raises while the disk is full, ``waiting`` rows in memory."""
+        return StoreFullError(
+            f"{path}: disk full since {iso_utc(self.since_ns)} ({self.reason}): "
+            f"{waiting} rows wait in memory, nothing is "
+            "committed until space returns"
+        )
+
+    def given_up(self, path: Path, unstored: int, other: int) -> StoreWriterError:
+        """What a close says when the disk stayed full through its grace: ``unstored``
+        rows were not stored, ``other`` of them not market data."""
+        return StoreWriterError(
+            f"{path}: disk still full at shutdown: {unstored} rows were not stored "
+            f"({other} of them not market data: the paper ledger, news, the sync's state), "
+            f"full since {iso_utc(self.since_ns)} ({self.reason}); free space: the next "
+            "run goes on from what was committed"
+        )
+
+
+class FullDisk:
+    """The writer's disk, full or not: the spell under way and the backoff of its
+    retries. The writer calls it with its lock held."""
+
+    def __init__(self, backoff: BackoffConfig, clock: Clock) -> None:
+        self.spell: FullDiskSpell | None = None
+        """The disk is full while set."""
+        self._backoff = Backoff(backoff)
+        self._clock = clock
+
+    def commit_failed(
+        self, exc: StoreFullError, now: float, *, path: Path, queued: int, bound: int
+    ) -> tuple[FullDiskSpell, bool]:
+        """A commit failed on the full disk at ``now`` (monotonic): the spell, and
+        whether it started now (else it carries on), said in the log (then once a
+        minute)."""
+        spell = self.spell
+        if spell is None:
+            spell = self.spell = FullDiskSpell(
+                self._clock.time_ns(), str(exc.__cause__ or exc), reminded=now
+            )
+            self._backoff.reset()
+            log.warning(
+                "store writer: the disk is full (%s) writing to %s: %d rows wait in "
+                "memory and are retried with backoff; beyond %d rows the oldest market "
+                "data is dropped, and paper trading halts until space returns",
+                spell.reason, path, queued, bound,
+            )
+            return spell, True
+        if now - spell.reminded >= _FULL_REMINDER_S:
+            spell.reminded = now
+            log.warning(
+                "store writer: the disk is still full (since %s): %d rows wait in "
+                "memory, %d dropped so far",
+                iso_utc(spell.since_ns), queued, spell.total_dropped,
+            )
+        return spell, False
+
+    def next_retry(self, now: float) -> float:
+        """When to try again (monotonic), after a failed commit at ``now``."""
+        return now + self._backoff.next_delay()
+
+    def storing_again(self, spell: FullDiskSpell) -> list[tuple[str, tuple[Any, ...]]]:
+        """The first commit after a full disk succeeded: end the spell; its record, counts
+        as they are now (:meth:`FullDiskSpell.record`)."""
+        now = self._clock.time_ns()
+        rows = spell.record(now)
+        self.spell = None
+        self._backoff.reset()
+        log.warning("store writer: %s", spell.summary(now))
+        return rows

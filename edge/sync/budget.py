@@ -31,7 +31,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edge.store.db import connect
-from edge.store.writer import INSERTS, StoreWriter
+from edge.store.inserts import INSERTS
+from edge.store.writer import StoreWriter
 from shared.clock import Clock
 from shared.config.sync import SyncConfig
 from shared.errors import OperationalError

@@ -127,7 +127,9 @@ def backtest_command(
         write_reports,
     )
     from edge.trading.report_tables import ReportData
-    from shared import readers
+    from shared.readers import stores
+    from shared.readers.sources import SourceKind, available, book_agent, choose_source
+    from shared.readers.timeframes import stored_timeframe_count, timeframe_candle_events
     from shared.trading.backtest import Backtest, merge_events
     from shared.trading.memory_ledger import MemoryLedger
 
@@ -143,29 +145,29 @@ def backtest_command(
     where = f"{store or 'captures'} {exchange}:{symbol}"
     notes: list[str] = []
     try:
-        store_kind: readers.StoreKind | None = None
+        store_kind: stores.StoreKind | None = None
         if conn is not None:
-            store_kind = readers.store_kind(conn, str(store))
+            store_kind = stores.store_kind(conn, str(store))
             own_agent = getattr(config, "agent_id", None)
-            agent = readers.check_agent(conn, agent, where=str(store), own_agent=own_agent)
+            agent = stores.check_agent(conn, agent, where=str(store), own_agent=own_agent)
         elif agent is not None:
             raise click.UsageError("--agent names whose rows to read: give --db or -c too")
         if captures:
-            kind: readers.SourceKind = "raw"
+            kind: SourceKind = "raw"
             events = sources.capture_events(list(captures), exchange, symbol, start_ns, end_ns)
             if conn is not None:
-                events = merge_events(events, readers.timeframe_candle_events(
+                events = merge_events(events, timeframe_candle_events(
                     conn, exchange, symbol, start_ns, end_ns, agent, timeframe=timeframe,
                 ))
         else:
             assert conn is not None
-            counts = readers.available(conn, exchange, symbol, start_ns, end_ns, agent)
+            counts = available(conn, exchange, symbol, start_ns, end_ns, agent)
             if timeframe != "1m":
-                counts["candles"] += readers.stored_timeframe_count(
+                counts["candles"] += stored_timeframe_count(
                     conn, exchange, symbol, start_ns, end_ns, timeframe
                 )
-            kind = readers.choose_source(counts, source, where)
-            books_from = readers.book_agent(
+            kind = choose_source(counts, source, where)
+            books_from = book_agent(
                 conn, kind, exchange, symbol, start_ns, end_ns, agent, where=str(store)
             )
             if books_from != agent:
@@ -339,11 +341,12 @@ def _backtest_config(
     The instrument is the market metadata's in ``metadata_dir`` when it knows the
     market, else inferred from the stored prices and sizes (``agent``'s on a hub store).
     The replay runs on past ``end_ns`` to the close of the last ``timeframe`` candle
-    opening by then (:func:`shared.readers.replay_end_ns`).
+    opening by then (:func:`shared.readers.timeframes.replay_end_ns`).
     """
-    from shared import readers
     from shared.config.trading import BrokerConfig, RiskConfig
     from shared.markets import cached_instrument
+    from shared.readers.instruments import inferred_instrument
+    from shared.readers.timeframes import replay_end_ns
     from shared.trading.backtest import BacktestConfig
 
     trading = getattr(config, "trading", None)
@@ -363,7 +366,7 @@ def _backtest_config(
                 "lot from: give -c edge.yaml (after `tickerml edge markets`), --metadata-dir "
                 "or --db"
             )
-        instrument = readers.inferred_instrument(conn, exchange, symbol, agent=agent)
+        instrument = inferred_instrument(conn, exchange, symbol, agent=agent)
         origin = "inferred from stored prices and sizes"
     if fee is not None:
         from dataclasses import replace
@@ -378,7 +381,7 @@ def _backtest_config(
     try:
         bt = BacktestConfig(
             strategies=strategies, instruments={(exchange, symbol): instrument},
-            start_ns=start_ns, end_ns=readers.replay_end_ns(end_ns, timeframe),
+            start_ns=start_ns, end_ns=replay_end_ns(end_ns, timeframe),
             broker=broker, risk=risk,
             candle_mode=candle_mode,
         )

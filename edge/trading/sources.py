@@ -41,12 +41,13 @@ from edge.capture import (
 )
 from edge.feeds import feed_class
 from edge.replay import ReplaySink, group_files
-from shared import readers
 from shared.book import OrderBook
 from shared.clock import ManualClock
 from shared.errors import OperationalError
 from shared.marketdata import Trade
-from shared.readers import SourceKind
+from shared.readers.events import raw_records, snapshot_events, trade_events
+from shared.readers.sources import SourceKind
+from shared.readers.timeframes import timeframe_candle_events
 from shared.trading.backtest import BOOK, TRADE, Event, merge_events
 
 
@@ -123,7 +124,7 @@ def raw_events(
     """:func:`feed_events` over the store's ``raw_messages`` of ``exchange`` (one agent's)."""
     records = (
         CaptureRecord(cast(RecordKind, kind), ts, url, data)
-        for kind, ts, url, data in readers.raw_records(conn, exchange, end_ns, agent)
+        for kind, ts, url, data in raw_records(conn, exchange, end_ns, agent)
     )
     return feed_events(exchange, records, symbol, start_ns, end_ns)
 
@@ -137,9 +138,9 @@ def store_events(
     ``agent`` as in :mod:`shared.readers`: on the hub store, that agent's rows;
     without it, every agent's candles and trades once, and the one agent's books.
     ``timeframe`` is the candles' (``5m``: stored 5-minute candles, else resampled
-    from 1-minute ones; :func:`shared.readers.timeframe_candle_events`).
+    from 1-minute ones; :func:`shared.readers.timeframes.timeframe_candle_events`).
     """
-    candles = readers.timeframe_candle_events(
+    candles = timeframe_candle_events(
         conn, exchange, symbol, start_ns, end_ns, agent, timeframe=timeframe
     )
     if kind == "candles":
@@ -147,7 +148,7 @@ def store_events(
     if kind == "raw":
         return merge_events(raw_events(conn, exchange, symbol, start_ns, end_ns, agent), candles)
     return merge_events(
-        readers.snapshot_events(conn, exchange, symbol, start_ns, end_ns, agent),
-        readers.trade_events(conn, exchange, symbol, start_ns, end_ns, agent),
+        snapshot_events(conn, exchange, symbol, start_ns, end_ns, agent),
+        trade_events(conn, exchange, symbol, start_ns, end_ns, agent),
         candles,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from hub.store.records import INGEST_COUNT_FIELDS, IngestCounts, Refusal
+from hub.store.records import INGEST_COUNT_FIELDS, DeadLetter, IngestCounts, Refusal
 
 KEEP_BYTES = 64 * 1024
 """A dead letter keeps the first 64 KiB of its payload: enough to diagnose, bounded."""
@@ -22,6 +22,20 @@ _ADD_COUNTS = (
     + ", ".join(f"{f} = {f} + excluded.{f}" for f in INGEST_COUNT_FIELDS)
     + ", updated_ns = excluded.updated_ns"
 )
+
+
+def insert_letter(
+    conn: sqlite3.Connection, *, agent_id: str | None, topic: str, reason: str,
+    payload: bytes, received_ns: int,
+) -> int:
+    """Keep one refused message (its first 64 KiB) with the reason; its id."""
+    cursor = conn.execute(
+        "INSERT INTO dead_letters (agent_id, topic, reason, payload, payload_bytes, "
+        "received_ns) VALUES (?, ?, ?, ?, ?, ?)",
+        (agent_id, topic, reason, bytes(payload[:KEEP_BYTES]),
+         len(payload), received_ns),
+    )
+    return int(cursor.lastrowid or 0)
 
 
 def insert_refusals(conn: sqlite3.Connection, letters: Sequence[Refusal]) -> None:
@@ -81,3 +95,23 @@ def prune(conn: sqlite3.Connection, *, before_ns: int, max_bytes: int) -> int:
     if row is not None:
         deleted += conn.execute("DELETE FROM dead_letters WHERE id <= ?", (row[0],)).rowcount
     return max(deleted, 0)
+
+
+def read_letters(
+    conn: sqlite3.Connection, *, limit: int, agent_id: str | None
+) -> list[DeadLetter]:
+    """The newest dead letters first."""
+    where, args = ("WHERE agent_id = ?", (agent_id,)) if agent_id is not None else ("", ())
+    rows = conn.execute(
+        "SELECT id, agent_id, topic, reason, payload, payload_bytes, received_ns "
+        f"FROM dead_letters {where} ORDER BY id DESC LIMIT ?", (*args, limit),
+    ).fetchall()
+    return [DeadLetter(*row) for row in rows]
+
+
+def letter_counts(conn: sqlite3.Connection) -> dict[str | None, int]:
+    """Dead letters per agent (``None``: messages on a topic naming no valid agent)."""
+    rows = conn.execute(
+        "SELECT agent_id, count(*) FROM dead_letters GROUP BY agent_id"
+    ).fetchall()
+    return {agent: int(n) for agent, n in rows}

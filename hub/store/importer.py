@@ -32,10 +32,10 @@ from pydantic import ValidationError
 
 from hub.store.records import ValidBatch
 from hub.store.store import HubStore
-from shared import readers
 from shared.dbfiles import open_readonly
 from shared.errors import OperationalError
 from shared.markets import CACHE_DIR, read_cache
+from shared.readers.stores import agent_epoch, store_kind
 from shared.sync.messages import BatchHeader, Message
 from shared.sync.tables import LEGACY_EPOCH, TABLES, schema_problem
 
@@ -106,7 +106,7 @@ def import_db(
         if markets_dir is not None and not markets_dir.is_dir():
             raise OperationalError(f"{markets_dir}: no such market-metadata folder")
         files = agent_markets(markets_dir) if markets_dir is not None else []
-        epoch = readers.agent_epoch(conn)
+        epoch = agent_epoch(conn)
         tables = import_tables(
             store, conn, agent_id, totals, chunk_rows=chunk_rows, progress=progress,
             where=str(edge_db), epoch=epoch,
@@ -131,7 +131,7 @@ def open_agent_db(path: Path) -> sqlite3.Connection:
         raise OperationalError(f"{path}: no such agent database")
     conn = open_readonly(path)
     try:
-        kind = readers.store_kind(conn, str(path))
+        kind = store_kind(conn, str(path))
         if kind == "hub":
             raise OperationalError(f"{path}: a hub store, not an agent database")
     except BaseException:

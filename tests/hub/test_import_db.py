@@ -33,7 +33,7 @@ from shared.clock import LiveClock, ManualClock
 from shared.config.hub import HubConfig, IngestConfig
 from shared.config.store import StoreConfig
 from shared.markets import MarketInfo
-from shared.readers import agent_epoch
+from shared.readers.stores import agent_epoch
 from shared.sync.codec import encode_batch
 from shared.sync.messages import BatchHeader
 from shared.sync.tables import TABLES

@@ -11,9 +11,10 @@ import orjson
 import pytest
 
 from hub.store.db import connect
+from hub.store.dead_letters import KEEP_BYTES
 from hub.store.records import ValidBatch
 from hub.store.schema import MIGRATIONS
-from hub.store.store import DEAD_LETTER_KEEP_BYTES, HubStore
+from hub.store.store import HubStore
 from shared.errors import OperationalError
 from shared.migrations import applied_migrations
 from shared.sync.messages import AgentStatus, Command, CommandResult, TableBacklog
@@ -113,7 +114,7 @@ def test_a_dead_letter_keeps_the_first_64_kib_and_the_full_size(tmp_path: Path) 
                               received_ns=5)
         [letter] = store.dead_letters()
 
-    assert letter.payload == payload[:DEAD_LETTER_KEEP_BYTES]
+    assert letter.payload == payload[:KEEP_BYTES]
     assert (letter.payload_bytes, letter.reason, letter.agent_id) == (len(payload), "why", "a")
 
 

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from shared.readers import agent_epoch
+from shared.readers.stores import agent_epoch
 from shared.sync.tables import TABLES
 from tests.integration.harness import (
     REPO,

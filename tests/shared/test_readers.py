@@ -19,11 +19,14 @@ from edge.store.db import connect
 from edge.store.writer import StoreWriter
 from hub.store.importer import import_db
 from hub.store.store import HubStore
-from shared import readers
 from shared.book import OrderBook
 from shared.config.store import StoreConfig
 from shared.errors import OperationalError
 from shared.marketdata import Candle, Trade
+from shared.readers.events import candle_events, snapshot_events, trade_events
+from shared.readers.instruments import inferred_instrument
+from shared.readers.sources import available, book_agent
+from shared.readers.stores import check_agent, store_kind
 from shared.trading.backtest import Event
 
 EX, SYM = "binanceus", "BTC/USDT"
@@ -90,11 +93,11 @@ def trades(events: Iterable[Event]) -> list[Trade]:
 
 def read_all(conn: sqlite3.Connection, agent: str | None = None) -> dict[str, Any]:
     return {
-        "candles": plain(readers.candle_events(conn, EX, SYM, *ALL, agent)),
-        "trades": plain(readers.trade_events(conn, EX, SYM, *ALL, agent)),
-        "snapshots": plain(readers.snapshot_events(conn, EX, SYM, *ALL, agent)),
-        "available": readers.available(conn, EX, SYM, *ALL, agent),
-        "instrument": readers.inferred_instrument(conn, EX, SYM, agent=agent),
+        "candles": plain(candle_events(conn, EX, SYM, *ALL, agent)),
+        "trades": plain(trade_events(conn, EX, SYM, *ALL, agent)),
+        "snapshots": plain(snapshot_events(conn, EX, SYM, *ALL, agent)),
+        "available": available(conn, EX, SYM, *ALL, agent),
+        "instrument": inferred_instrument(conn, EX, SYM, agent=agent),
     }
 
 
@@ -115,7 +118,7 @@ def test_the_hub_store_gives_an_agents_events_exactly_as_its_own_database(
     from_hub = read_all(hub_conn, "pi-1")
     from_hub_all = read_all(hub_conn)
 
-    assert readers.store_kind(edge_conn) == "agent" and readers.store_kind(hub_conn) == "hub"
+    assert store_kind(edge_conn) == "agent" and store_kind(hub_conn) == "hub"
     assert len(from_edge["candles"]) == 10 and len(from_edge["trades"]) == 59
     assert len(from_edge["snapshots"]) == 8
     assert from_hub == from_edge
@@ -139,9 +142,9 @@ def test_two_agents_copies_of_the_same_market_are_read_once(
     import_db(hub, two, "pi-2")
     conn = connect(hub.path, readonly=True)
 
-    merged = candles(readers.candle_events(conn, EX, SYM, *ALL))
-    prints = trades(readers.trade_events(conn, EX, SYM, *ALL))
-    counts = readers.available(conn, EX, SYM, *ALL)
+    merged = candles(candle_events(conn, EX, SYM, *ALL))
+    prints = trades(trade_events(conn, EX, SYM, *ALL))
+    counts = available(conn, EX, SYM, *ALL)
 
     assert [c.open_time_ms for c in merged] == [T0_MS + m * 60_000 for m in range(15)]
     closes = {(c.open_time_ms - T0_MS) // 60_000: c.close for c in merged}
@@ -152,7 +155,7 @@ def test_two_agents_copies_of_the_same_market_are_read_once(
     assert all(t.ts_recv_ns - t.ts_exchange_ns == (1_000 if int(t.trade_id) < 51 else 7)
                for t in prints)
     assert counts["candles"] == 15
-    assert candles(readers.candle_events(conn, EX, SYM, *ALL, "pi-2"))[0].close == (
+    assert candles(candle_events(conn, EX, SYM, *ALL, "pi-2"))[0].close == (
         Decimal("105.50")
     )
     conn.close()
@@ -172,15 +175,15 @@ def test_an_agents_databases_are_one_series_in_time_order_each_fact_once(
     import_db(hub, new, "pi-1")
     conn = connect(hub.path, readonly=True)
 
-    series = candles(readers.candle_events(conn, EX, SYM, *ALL, "pi-1"))
-    prints = trades(readers.trade_events(conn, EX, SYM, *ALL, "pi-1"))
-    books = plain(readers.snapshot_events(conn, EX, SYM, *ALL, "pi-1"))
+    series = candles(candle_events(conn, EX, SYM, *ALL, "pi-1"))
+    prints = trades(trade_events(conn, EX, SYM, *ALL, "pi-1"))
+    books = plain(snapshot_events(conn, EX, SYM, *ALL, "pi-1"))
 
     assert len(hub.epochs("pi-1")) == 2
     assert [c.open_time_ms for c in series] == [T0_MS + m * 60_000 for m in range(15)]
     assert [t.trade_id for t in prints] == [str(i) for i in range(1, 81)]
     assert [b[3] for b in books] == list(range(1, 9))  # each snapshot's sequence, in order
-    assert readers.available(conn, EX, SYM, *ALL, "pi-1")["candles"] == 15
+    assert available(conn, EX, SYM, *ALL, "pi-1")["candles"] == 15
     conn.close()
 
 
@@ -194,13 +197,13 @@ def test_books_of_several_agents_are_read_from_the_one_named(
     conn, own = connect(hub.path, readonly=True), connect(two, readonly=True)
 
     with pytest.raises(OperationalError, match=r"come from agents pi-1, pi-2.*give --agent"):
-        readers.book_agent(conn, "snapshots", EX, SYM, *ALL, None, where="hub.db")
+        book_agent(conn, "snapshots", EX, SYM, *ALL, None, where="hub.db")
     with pytest.raises(OperationalError, match="come from agents pi-1, pi-2"):
-        list(readers.snapshot_events(conn, EX, SYM, *ALL))
-    named = plain(readers.snapshot_events(conn, EX, SYM, *ALL, "pi-2"))
-    early = readers.book_agent(conn, "snapshots", EX, SYM, 0, T0_NS + 1, None)
+        list(snapshot_events(conn, EX, SYM, *ALL))
+    named = plain(snapshot_events(conn, EX, SYM, *ALL, "pi-2"))
+    early = book_agent(conn, "snapshots", EX, SYM, 0, T0_NS + 1, None)
 
-    assert named == plain(readers.snapshot_events(own, EX, SYM, *ALL))
+    assert named == plain(snapshot_events(own, EX, SYM, *ALL))
     assert len(named) == 7
     assert early == "pi-1"  # only pi-1 has snapshots before pi-2 started
     conn.close()
@@ -217,14 +220,14 @@ def test_an_agent_that_is_not_in_the_store_is_refused_naming_those_that_are(
     unknown = r"no agent 'pi-9' in this hub store \(agents: pi-1\)"
     other = r"agent 'pi-1', not of 'pi-2' \(agents present: pi-1\)"
     with pytest.raises(OperationalError, match=unknown):
-        readers.check_agent(hub_conn, "pi-9", where="hub.db")
+        check_agent(hub_conn, "pi-9", where="hub.db")
     with pytest.raises(OperationalError, match=other):
-        readers.check_agent(edge_conn, "pi-2", where="edge.db", own_agent="pi-1")
+        check_agent(edge_conn, "pi-2", where="edge.db", own_agent="pi-1")
     with pytest.raises(OperationalError, match="an agent database, not the hub store"):
-        readers.check_agent(edge_conn, "pi-1", where="edge.db")
+        check_agent(edge_conn, "pi-1", where="edge.db")
 
-    assert readers.check_agent(hub_conn, "pi-1", where="hub.db") == "pi-1"
-    assert readers.check_agent(edge_conn, "pi-1", where="edge.db", own_agent="pi-1") is None
+    assert check_agent(hub_conn, "pi-1", where="hub.db") == "pi-1"
+    assert check_agent(edge_conn, "pi-1", where="edge.db", own_agent="pi-1") is None
     hub_conn.close()
     edge_conn.close()
 
@@ -240,5 +243,5 @@ def test_a_file_that_is_not_a_tickerml_store_is_named_in_the_error(tmp_path: Pat
     for path in (other, text):
         conn = sqlite3.connect(path)
         with pytest.raises(OperationalError, match=f"{path.name}: not a TickerML store"):
-            readers.store_kind(conn, str(path))
+            store_kind(conn, str(path))
         conn.close()

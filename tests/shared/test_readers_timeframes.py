@@ -8,8 +8,9 @@ from typing import cast
 
 from edge.history.importer import import_files
 from edge.store.db import open_store
-from shared import readers
 from shared.marketdata import Candle
+from shared.readers.sources import available
+from shared.readers.timeframes import replay_end_ns, stored_timeframe_count, timeframe_candle_events
 
 T = 1_677_628_800_000  # 2023-03-01 00:00 UTC
 MIN = 60_000
@@ -32,7 +33,7 @@ def test_stored_candles_of_the_timeframe_stand_and_1m_candles_fill_the_other_buc
     import_files(conn, [minutes], exchange="binance", symbol="S/T")
     import_files(conn, [fives], exchange="binance", symbol="S/T")
 
-    events = list(readers.timeframe_candle_events(  # to the last ns before a 4th bucket
+    events = list(timeframe_candle_events(  # to the last ns before a 4th bucket
         conn, "binance", "S/T", T * NS, (T + 15 * MIN) * NS - 1, timeframe="5m"
     ))
 
@@ -41,7 +42,7 @@ def test_stored_candles_of_the_timeframe_stand_and_1m_candles_fill_the_other_buc
     assert (first.open, first.close, first.volume) == (10, 11, 5)
     assert (middle.open, middle.close, middle.volume) == (20, 21, 7)
     assert (last.open, last.high, last.volume) == (10, 12, 5)
-    assert readers.stored_timeframe_count(
+    assert stored_timeframe_count(
         conn, "binance", "S/T", T * NS, (T + 15 * MIN) * NS, "5m") == 2
 
 
@@ -53,7 +54,7 @@ def test_a_hub_store_without_candles_tf_resamples_its_minutes(tmp_path: Path) ->
     import_files(conn, [minutes], exchange="binance", symbol="S/T")
     conn.execute("DROP TABLE candles_tf")
 
-    events = list(readers.timeframe_candle_events(
+    events = list(timeframe_candle_events(
         conn, "binance", "S/T", T * NS, (T + 60 * MIN) * NS, timeframe="60m"
     ))
 
@@ -77,14 +78,14 @@ def test_a_window_of_whole_days_takes_every_candle_opening_in_it_the_last_at_mid
     conn = open_store(tmp_path / "edge.db")
     import_files(conn, [minutes], exchange="binance", symbol="S/T")
 
-    ones = list(readers.timeframe_candle_events(conn, "binance", "S/T", start, end))
-    fives = list(readers.timeframe_candle_events(conn, "binance", "S/T", start, end,
+    ones = list(timeframe_candle_events(conn, "binance", "S/T", start, end))
+    fives = list(timeframe_candle_events(conn, "binance", "S/T", start, end,
                                                  timeframe="5m"))
 
     assert len(ones) == 1440 and len(fives) == 288
     assert cast(Candle, ones[0][2]).open_time_ms == T
     assert ones[-1][0] == (T + 1440 * MIN) * NS == end + 1
     assert fives[-1][0] == (T + 1440 * MIN) * NS
-    assert readers.available(conn, "binance", "S/T", start, end)["candles"] == 1440
-    assert readers.replay_end_ns(end) >= ones[-1][0]
-    assert readers.replay_end_ns(end, "5m") >= fives[-1][0]
+    assert available(conn, "binance", "S/T", start, end)["candles"] == 1440
+    assert replay_end_ns(end) >= ones[-1][0]
+    assert replay_end_ns(end, "5m") >= fives[-1][0]

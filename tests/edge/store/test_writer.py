@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from edge.store.db import connect
-from edge.store.writer import StoreWriter, StoreWriterError
+from edge.store.errors import StoreWriterError
+from edge.store.writer import StoreWriter
 from shared.book import OrderBook
 from shared.config.store import StoreConfig
 from shared.marketdata import Candle, FeedEvent, FeedEventKind, Trade

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.store.full_disk import StoreFullError
-from edge.store.writer import StoreWriter, StoreWriterError
+from edge.store.errors import StoreFullError, StoreWriterError
+from edge.store.writer import StoreWriter
 from shared.config.feeds import BackoffConfig
 from shared.config.store import StoreConfig
 from shared.marketdata import FeedEventKind

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.store.db import open_store
-from edge.store.writer import INSERTS
+from edge.store.inserts import INSERTS
 from shared.sync.tables import TABLES
 
 

@@ -22,10 +22,10 @@ from edge.store.db import connect, open_store
 from edge.store.writer import StoreWriter
 from edge.trading import sources
 from edge.trading.cli import _backtest_config
-from shared import readers
 from shared.cli_options import TIME, TIME_END
 from shared.clock import ManualClock
 from shared.config.store import StoreConfig
+from shared.readers.events import snapshot_events
 from shared.trading.backtest import BOOK, Backtest
 from tests.shared.trading.test_backtest_reference import candles_of, load_rows
 
@@ -169,7 +169,7 @@ def test_stored_snapshots_come_back_as_the_books_that_were_stored(tmp_path: Path
     writer.close()
     conn = connect(tmp_path / "s.db", readonly=True)
 
-    (ts, kind, got), = readers.snapshot_events(conn, "binanceus", "ETH/USDT", 0, 10**10)
+    (ts, kind, got), = snapshot_events(conn, "binanceus", "ETH/USDT", 0, 10**10)
 
     assert (ts, kind) == (7_000_000_000, BOOK)
     assert isinstance(got, OrderBook)

@@ -19,10 +19,11 @@ import pytest
 from edge.store.db import connect
 from edge.trading import sources
 from edge.trading.cli import _backtest_config
-from shared import readers
 from shared.candles import resample
 from shared.cli_options import TIME, TIME_END
 from shared.marketdata import Candle
+from shared.readers.events import candle_events
+from shared.readers.timeframes import timeframe_candle_events
 from shared.trading.backtest import Backtest
 
 pytestmark = [pytest.mark.real_data]
@@ -103,9 +104,9 @@ def test_a_5m_backtest_runs_on_the_stored_1m_candles_resampled_exactly(
     try:
         start, end = TIME.convert("2023-03-01", None, None), TIME_END.convert("2023-03-01", None,
                                                                               None)
-        minutes = [cast(Candle, c) for _, _, c in readers.candle_events(
+        minutes = [cast(Candle, c) for _, _, c in candle_events(
             conn, "binanceus", "BTC/USDT", start, end + 10 * 60 * 10**9)]
-        fives = [(ts, cast(Candle, c)) for ts, _, c in readers.timeframe_candle_events(
+        fives = [(ts, cast(Candle, c)) for ts, _, c in timeframe_candle_events(
             conn, "binanceus", "BTC/USDT", start, end, timeframe="5m")]
     finally:
         conn.close()
@@ -142,7 +143,7 @@ def test_a_backtest_runs_on_an_imported_5m_file_at_its_own_timeframe(
     try:
         start, end = TIME.convert("2019-10-11", None, None), TIME_END.convert("2019-10-13", None,
                                                                               None)
-        stored = [c for _, _, c in readers.timeframe_candle_events(
+        stored = [c for _, _, c in timeframe_candle_events(
             conn, "binance", "XRP/ETH", start, end, timeframe="5m")]
     finally:
         conn.close()
