@@ -87,7 +87,7 @@ def sync_status_command(config_file: Path, as_json: bool) -> None:
     "else until SIGINT/SIGTERM).",
 )
 def sync_command(config_file: Path, until_drained: bool, duration: float | None) -> None:
-    """Run the sync to the hub alone on the agent's database (the collector syncs by
+    """Run the sync to the hub alone on the agent's database (`tickerml edge run` syncs by
     itself when sync.enabled): for cron, or to drain a backlog. Prints progress; exits 1
     when --until-drained ran out of --duration first."""
     import signal
