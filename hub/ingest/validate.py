@@ -87,12 +87,11 @@ def validate_batch(
         raise _refuse(str(exc), table, header) from None
     spec = TABLES[table]
     # Every row, before anything is stored: one wrong value refuses the whole batch.
-    for row in rows:
-        wrong = spec.row_problem(row)
-        if wrong is not None:
-            raise _refuse(
-                f"{where}: {table} row id {row[0]}: column {wrong[0]} {wrong[1]}", table, header
-            )
+    wrong = spec.rows_problem(rows)
+    if wrong is not None:
+        raise _refuse(
+            f"{where}: {table} row id {wrong[0]}: column {wrong[1]} {wrong[2]}", table, header
+        )
     return ValidBatch(header, rows, len(payload), received_ns)
 
 

@@ -72,3 +72,4 @@ def test_any_valid_batch_round_trips_through_the_wire_exactly(
     assert decoded_header == header
     assert decoded == rows
     assert all(TABLES[header.table].row_problem(row) is None for row in decoded)
+    assert TABLES[header.table].rows_problem(decoded) is None
