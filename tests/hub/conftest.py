@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,16 +38,23 @@ def store(hub_config: HubConfig) -> Iterator[HubStore]:
         yield opened
 
 
-@pytest.fixture()
-def ingest(hub_config: HubConfig, store: HubStore) -> Iterator[IngestService]:
-    """A running ingest, subscribed."""
-    service = IngestService(hub_config, store=store)
+@contextmanager
+def running_ingest(config: HubConfig, store: HubStore | None = None) -> Iterator[IngestService]:
+    """`hub run`'s ingest on ``config``'s broker, started and subscribed; stopped after."""
+    service = IngestService(config, store=store)
     service.start()
     try:
         assert service.wait_subscribed(10), "the ingest never subscribed"
         yield service
     finally:
         service.stop()
+
+
+@pytest.fixture()
+def ingest(hub_config: HubConfig, store: HubStore) -> Iterator[IngestService]:
+    """A running ingest, subscribed."""
+    with running_ingest(hub_config, store) as service:
+        yield service
 
 
 @pytest.fixture()

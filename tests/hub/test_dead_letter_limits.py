@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,12 @@ import yaml
 from click.testing import CliRunner
 
 from hub.cli import hub_group
-from hub.ingest.service import IngestService
 from hub.store.records import Refusal
 from hub.store.store import HubStore
 from shared.config.hub import AgentRateConfig, DeadLetterConfig, HubConfig
 from shared.topics import agent_data
 from tests.hub.agent_client import TestAgent, trade_batch
+from tests.hub.conftest import running_ingest
 from tests.waiting import wait_for
 
 DAY_NS = 86_400 * 10**9
@@ -28,17 +27,6 @@ DAY_NS = 86_400 * 10**9
 
 def with_ingest(config: HubConfig, **changes: Any) -> HubConfig:
     return config.model_copy(update={"ingest": config.ingest.model_copy(update=changes)})
-
-
-@contextmanager
-def running(config: HubConfig, store: HubStore) -> Iterator[IngestService]:
-    service = IngestService(config, store=store)
-    service.start()
-    try:
-        assert service.wait_subscribed(10), "the ingest never subscribed"
-        yield service
-    finally:
-        service.stop()
 
 
 def cli(config: HubConfig, tmp_path: Path, *args: str) -> str:
@@ -65,7 +53,7 @@ def test_beyond_its_rate_limit_an_agents_messages_are_counted_and_dropped_unread
     ))
     mallory, honest = make_agent("pi-2"), make_agent("pi-1")
 
-    with running(config, store) as ingest:
+    with running_ingest(config, store) as ingest:
         for _ in range(20):
             mallory.publish_raw(agent_data("pi-2", "trades"), b"garbage" * 100)
         honest.send(trade_batch("pi-1", 1, 10))
@@ -96,7 +84,7 @@ def test_beyond_the_dead_letter_budget_refusals_are_counted_with_one_sample_per_
     config = with_ingest(hub_config, dead_letters=DeadLetterConfig(max_per_window=3))
     mallory, honest = make_agent("pi-2"), make_agent("pi-1")
 
-    with running(config, store):
+    with running_ingest(config, store):
         for _ in range(10):
             mallory.publish_raw(agent_data("pi-2", "trades"), b"garbage")
         for first in range(1, 5):
@@ -134,7 +122,7 @@ def test_a_retained_garbage_message_is_dead_lettered_once_across_hub_restarts(
     mallory.publish_raw("tickerml/v1/agent/pi-2/status", b"{not json", retain=True)
 
     for start in range(3):
-        with running(hub_config, store) as ingest:
+        with running_ingest(hub_config, store) as ingest:
             wait_for(lambda: ingest.stats.dead_letters + ingest.stats.retained_repeats == 2,
                      10, f"start {start}: both retained messages handled")
             repeats = ingest.stats.retained_repeats
@@ -158,7 +146,7 @@ def test_the_hub_prunes_dead_letters_past_their_age_and_past_the_total_size(
     config = with_ingest(hub_config, dead_letters=DeadLetterConfig(
         max_age_s=86_400, max_total_bytes=2_500))
 
-    with running(config, store):
+    with running_ingest(config, store):
         pass
 
     assert [d.reason for d in store.dead_letters()] == ["new 3", "new 2"]

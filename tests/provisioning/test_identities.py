@@ -35,6 +35,7 @@ from shared import topics
 from shared.config.hub import HubConfig, IngestConfig
 from shared.errors import ConfigError
 from shared.sync.messages import AgentStatus, Command, CommandResult
+from tests.hub.conftest import running_ingest
 from tests.provisioning.conftest import Probe, TlsBroker, require_mosquitto, start_broker
 from tests.waiting import wait_for
 
@@ -104,13 +105,8 @@ def hub_config(tls_broker: TlsBroker, tmp_path: Path) -> HubConfig:
 @pytest.fixture()
 def ingest(hub_config: HubConfig) -> Iterator[IngestService]:
     """`hub run`'s ingest on the TLS broker, with the hub's certificate, subscribed."""
-    service = IngestService(hub_config)
-    service.start()
-    try:
-        assert service.wait_subscribed(10), "the ingest never subscribed"
+    with running_ingest(hub_config) as service:
         yield service
-    finally:
-        service.stop()
 
 
 def write_config(config: HubConfig, path: Path) -> Path:
